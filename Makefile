@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+PORT ?= 8000
+FLOWER_PORT ?= 5555
+# honcho gives each process its own PORT, so the link base is fixed here, once, for all of them.
+PUBLIC_BASE_URL ?= http://localhost:$(PORT)
+export PORT FLOWER_PORT PUBLIC_BASE_URL
+
+# Local stand-ins start only for what the environment does not configure.
+STANDINS := $(if $(REDIS_URL),,redis) $(if $(EMAIL_URL),,mail)
+
+.PHONY: run test install lint format lock clean
+
+$(BIN)/.installed: requirements-dev.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip sync --quiet --require-hashes --python $(BIN)/python requirements-dev.lock
+	@touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	@mkdir -p var/mail
+	$(BIN)/python manage.py migrate --noinput
+	@$(BIN)/python -m shared.devservices.banner $(STANDINS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --no-prefix -p $(PORT) \
+		web worker-email worker-security beat flower $(STANDINS) 2>&1 || true
+
+test: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Re-pin after editing pyproject.toml dependencies.
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -q -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -q -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

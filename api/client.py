@@ -1,0 +1,35 @@
+"""What a request says about its client: address, user agent, language."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.utils import translation
+
+
+def client_ip(request) -> str | None:
+    """The client's address. X-Forwarded-For is believed only for the NUM_PROXIES trusted
+    proxies in front of us (each appends one address), so a client cannot forge it."""
+    remote = request.META.get("REMOTE_ADDR") or None
+    num_proxies = settings.NUM_PROXIES
+    if num_proxies > 0:
+        forwarded = [
+            part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        ]
+        forwarded = [part for part in forwarded if part]
+        if forwarded:
+            candidate = forwarded[-min(num_proxies, len(forwarded))]
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                return remote
+    return remote
+
+
+def user_agent(request) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")[:512]
+
+
+def language(request) -> str:
+    return translation.get_language_from_request(request) or settings.LANGUAGE_CODE

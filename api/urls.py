@@ -1,0 +1,54 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from api.views import accounts, health
+from api.views.password_reset import PasswordResetView
+
+api_auth = [
+    path("password/reset/", PasswordResetView.as_view(), name="api_password_reset"),
+]
+
+accounts_pages = [
+    path("login/", accounts.LoginView.as_view(), name="login"),
+    path("logout/", accounts.LogoutView.as_view(), name="logout"),
+    path("password-reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/done/",
+        accounts.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        accounts.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "reset/done/", accounts.PasswordResetCompleteView.as_view(), name="password_reset_complete"
+    ),
+    path("password-change/", accounts.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "password-change/done/",
+        accounts.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/auth/", include(api_auth)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("accounts/", include(accounts_pages)),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    from api.views import devmail
+
+    urlpatterns += [
+        path("dev/mail/", devmail.mailbox, name="dev_mailbox"),
+        path("dev/mail/<str:name>/", devmail.message, name="dev_message"),
+    ]

@@ -1,0 +1,48 @@
+"""DEBUG only: read what the local SMTP sink (``make run``) received, under var/mail/."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+from django.http import Http404
+from django.shortcuts import render
+
+from shared.config import VAR_DIR
+
+MAIL_DIR = VAR_DIR / "mail"
+
+
+def _load(path: Path):
+    with path.open("rb") as fh:
+        return email.message_from_binary_file(fh, policy=email.policy.default)
+
+
+def mailbox(request):
+    files = sorted(MAIL_DIR.glob("*.eml"), reverse=True)[:200]
+    messages = []
+    for path in files:
+        msg = _load(path)
+        messages.append(
+            {"name": path.stem, "to": msg["To"], "subject": msg["Subject"], "date": msg["Date"]}
+        )
+    return render(request, "dev/mailbox.html", {"messages": messages, "mail_dir": MAIL_DIR})
+
+
+def message(request, name: str):
+    path = MAIL_DIR / f"{name}.eml"
+    if not name.replace("-", "").replace("_", "").isalnum() or not path.is_file():
+        raise Http404("no such message")
+    msg = _load(path)
+    text = msg.get_body(preferencelist=("plain",))
+    return render(
+        request,
+        "dev/message.html",
+        {
+            "msg": msg,
+            "name": name,
+            "text": text.get_content() if text else "",
+            "headers": list(msg.items()),
+        },
+    )

@@ -1,0 +1,1 @@
+"""Code both sides import: configuration helpers, the event schema and publisher, models."""

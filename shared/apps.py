@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class SharedConfig(AppConfig):
+    name = "shared"
+    label = "shared"
+    verbose_name = "Events and outbox"
+    default_auto_field = "django.db.models.BigAutoField"

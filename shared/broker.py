@@ -1,0 +1,62 @@
+"""The Celery application: broker, queues and delivery guarantees.
+
+It lives in ``shared`` because both sides need it: the API to publish, the workers to consume.
+Handlers are imported only by the worker (``workers/celery.py``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from shared.events import QUEUES, SUBSCRIPTIONS
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+
+EVENTS_EXCHANGE = Exchange("resetpass", type="direct")
+
+app = Celery("resetpass")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+app.conf.update(
+    task_queues=[Queue(name, EVENTS_EXCHANGE, routing_key=name) for name in QUEUES],
+    task_default_queue="security",
+    task_default_exchange=EVENTS_EXCHANGE.name,
+    task_default_routing_key="security",
+    task_routes={sub.task: {"queue": sub.queue} for subs in SUBSCRIPTIONS.values() for sub in subs},
+    # Only JSON crosses the broker: no pickle, so a forged message cannot run code.
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    # At-least-once: a message is acknowledged after its handler returns, a worker that dies
+    # (SIGKILL, OOM) leaves it unacknowledged so that Redis hands it to another worker, and each
+    # worker process reserves one message at a time so a crash strands no more than that.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_time_limit=120,
+    task_soft_time_limit=90,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={
+        # Redis redelivers an unacknowledged message after this long; it must exceed the
+        # longest retry countdown (see workers/registry.py).
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 3600)),
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "retry_on_timeout": True,
+    },
+    # Events for Flower.
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    timezone="UTC",
+    beat_schedule={
+        "relay-outbox": {
+            "task": "maintenance.relay_outbox",
+            "schedule": float(os.environ.get("OUTBOX_RELAY_INTERVAL", 5)),
+            "options": {"queue": "security", "expires": 30},
+        },
+    },
+)

@@ -1,0 +1,157 @@
+"""Reading the service's configuration from environment variables (12-factor).
+
+Every variable has a working default for a laptop; production sets them explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+
+# Ports of the stand-ins `make run` starts when REDIS_URL / EMAIL_URL are not set.
+LOCAL_REDIS_PORT = 16379
+LOCAL_SMTP_PORT = 1025
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def local_secret_key() -> str:
+    """A per-checkout key for DEBUG use, kept under var/ so that the web process and the
+    workers (which must agree on it to verify each other's tokens) share it across restarts."""
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        # O_EXCL: when several processes start at once, the first writer wins.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+
+def parse_email_url(url: str) -> dict[str, object]:
+    """Turn EMAIL_URL into Django EMAIL_* settings.
+
+    Accepted forms: ``smtp://user:pass@host:587?tls=1``, ``smtps://host:465`` (implicit TLS),
+    ``smtp://host:25?timeout=10``, ``console://``, ``locmem://`` and ``dummy://``.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    backends = {
+        "console": "django.core.mail.backends.console.EmailBackend",
+        "locmem": "django.core.mail.backends.locmem.EmailBackend",
+        "dummy": "django.core.mail.backends.dummy.EmailBackend",
+    }
+    if scheme in backends:
+        return {"EMAIL_BACKEND": backends[scheme]}
+    if scheme not in {"smtp", "smtps"}:
+        raise ConfigError(
+            f"EMAIL_URL scheme must be smtp, smtps, console, locmem or dummy: {url!r}"
+        )
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    use_ssl = scheme == "smtps" or query.get("ssl", "0").lower() in _TRUE
+    use_tls = query.get("tls", "0").lower() in _TRUE
+    if use_ssl and use_tls:
+        raise ConfigError("EMAIL_URL cannot ask for both ssl (implicit TLS) and tls (STARTTLS)")
+    try:
+        timeout = float(query.get("timeout", "10"))
+        port = parts.port or (465 if use_ssl else 25)
+    except ValueError as exc:
+        raise ConfigError(f"EMAIL_URL has a bad port or timeout: {exc}") from exc
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname or "localhost",
+        "EMAIL_PORT": port,
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_TLS": use_tls,
+        "EMAIL_USE_SSL": use_ssl,
+        "EMAIL_TIMEOUT": timeout,
+    }
+
+
+THROTTLE_SCOPES = ("reset_ip", "reset_email", "confirm_ip", "change_user", "login_ip")
+DEFAULT_THROTTLE_RATES = {
+    "reset_ip": "20/min",
+    "reset_email": "1/min",
+    "confirm_ip": "30/min",
+    "change_user": "5/min",
+    "login_ip": "30/min",
+}
+
+
+def parse_throttle_rates(raw: str | None) -> dict[str, str | None]:
+    """``reset_ip=20/min,reset_email=1/min`` → DRF's rate dict; ``off`` disables every scope.
+
+    Scopes the variable does not name keep their defaults.
+    """
+    rates: dict[str, str | None] = dict(DEFAULT_THROTTLE_RATES)
+    if raw is None or not raw.strip():
+        return rates
+    if raw.strip().lower() == "off":
+        return {scope: None for scope in rates}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        scope, sep, rate = item.partition("=")
+        scope, rate = scope.strip(), rate.strip()
+        if not sep or scope not in THROTTLE_SCOPES:
+            raise ConfigError(
+                f"THROTTLE_RATES: unknown scope in {item!r}; known: {THROTTLE_SCOPES}"
+            )
+        if rate.lower() == "off":
+            rates[scope] = None
+            continue
+        count, _, period = rate.partition("/")
+        if not count.isdigit() or period[:1] not in {"s", "m", "h", "d"}:
+            raise ConfigError(f"THROTTLE_RATES: {item!r} is not like 20/min")
+        rates[scope] = rate
+    return rates

@@ -1,0 +1,115 @@
+"""An SMTP server (aiosmtpd) that accepts every message and keeps it as a .eml file.
+
+``make run`` starts it when EMAIL_URL is unset; read the mail under var/mail/ or, with DEBUG
+on, at /dev/mail/. The tests use :class:`MailSink` too, as a real SMTP server on a free port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import os
+import signal
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
+
+from shared.config import LOCAL_SMTP_PORT, VAR_DIR
+
+
+class MailSinkHandler:
+    """Keeps each message in memory and, when ``directory`` is given, as a .eml file."""
+
+    def __init__(self, directory: Path | None = None):
+        self.directory = directory
+        self.messages: list[tuple[Envelope, EmailMessage]] = []
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        if directory:
+            directory.mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, server, session, envelope: Envelope) -> str:  # noqa: N802
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):
+            raw = raw.encode()
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        if self.directory:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+            path = self.directory / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+            path.write_bytes(raw)
+        with self._arrived:
+            self.messages.append((envelope, message))
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, count: int, timeout: float) -> list[tuple[Envelope, EmailMessage]]:
+        """Block until at least ``count`` messages arrived or ``timeout`` passed; return them."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.messages) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._arrived.wait(remaining)
+            return list(self.messages)
+
+
+class MailSink:
+    """A real SMTP server on ``host:port`` in a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, directory: Path | None = None):
+        self.handler = MailSinkHandler(directory)
+        self.controller = Controller(self.handler, hostname=host, port=port or _free_port(host))
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.controller.hostname}:{self.controller.port}"
+
+    def start(self) -> MailSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("LOCAL_SMTP_PORT", LOCAL_SMTP_PORT))
+    )
+    parser.add_argument("--dir", type=Path, default=VAR_DIR / "mail")
+    args = parser.parse_args()
+    sink = MailSink(args.host, args.port, args.dir).start()
+    print(
+        f"SMTP sink on smtp://{args.host}:{sink.port}, keeping messages in {args.dir}", flush=True
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    sink.stop()
+
+
+if __name__ == "__main__":
+    main()

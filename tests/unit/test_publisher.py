@@ -1,0 +1,74 @@
+"""Publishing: after commit, and never lost when Redis is away."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+
+from shared.events import PasswordResetRequestedV1, make_event
+from shared.models import OutboxEvent
+from shared.publisher import publish, relay_outbox
+from tests.conftest import queued_messages
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def reset_event(email="a@example.com"):
+    return make_event(PasswordResetRequestedV1(email=email))
+
+
+def test_inside_a_transaction_nothing_is_sent_before_commit(fake_redis):
+    with transaction.atomic():
+        publish(reset_event())
+        assert queued_messages(fake_redis, "email") == []
+        assert OutboxEvent.objects.count() == 1
+    assert len(queued_messages(fake_redis, "email")) == 1
+    assert OutboxEvent.objects.count() == 0
+
+
+def test_a_rolled_back_transaction_publishes_nothing(fake_redis):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        publish(reset_event())
+        raise RuntimeError("the change failed")
+    assert queued_messages(fake_redis, "email") == []
+    assert OutboxEvent.objects.count() == 0
+
+
+def test_commit_while_redis_is_down_leaves_the_event_in_the_outbox(fake_redis):
+    fake_redis.server.connected = False
+    with transaction.atomic():
+        publish(reset_event())
+    assert OutboxEvent.objects.count() == 1
+
+
+def test_relay_sends_what_waits_in_the_outbox_once_redis_is_back(fake_redis):
+    fake_redis.server.connected = False
+    events = [reset_event(f"user{i}@example.com") for i in range(3)]
+    for event in events:
+        publish(event)
+    assert OutboxEvent.objects.count() == 3
+    assert relay_outbox() == 0  # still down: nothing sent, nothing lost
+    assert OutboxEvent.objects.count() == 3
+
+    fake_redis.server.connected = True
+    assert relay_outbox() == 3
+    assert OutboxEvent.objects.count() == 0
+    sent_ids = {m["args"]["id"] for m in queued_messages(fake_redis, "email")}
+    assert sent_ids == {str(e.id) for e in events}
+
+
+def test_relay_outbox_command_publishes_pending_events(fake_redis, capsys):
+    fake_redis.server.connected = False
+    publish(reset_event())
+    fake_redis.server.connected = True
+    call_command("relay_outbox")
+    assert "relayed 1 event(s)" in capsys.readouterr().out
+    assert len(queued_messages(fake_redis, "email")) == 1
+
+
+def test_each_handler_gets_a_stable_task_id_derived_from_the_event(fake_redis):
+    event = reset_event()
+    publish(event)
+    [message] = queued_messages(fake_redis, "email")
+    assert message["headers"]["id"] == f"{event.id}.send_password_reset_email"

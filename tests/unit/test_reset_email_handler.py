@@ -1,0 +1,78 @@
+"""The email worker's reaction to password.reset_requested (handler called directly)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+
+from shared.events import PasswordResetRequestedV1, make_event
+from workers.handlers.password_reset import send_password_reset_email
+
+pytestmark = pytest.mark.django_db
+
+User = get_user_model()
+
+
+def handle(email, language="en"):
+    payload = PasswordResetRequestedV1(
+        email=email, ip="192.0.2.1", user_agent="ua", language=language
+    )
+    send_password_reset_email(make_event(payload), payload)
+
+
+@pytest.fixture
+def mike(db):
+    return User.objects.create_user("mike", "Mike@Example.org", "a-long-passphrase-1")
+
+
+def test_mail_goes_to_the_address_stored_on_the_account_not_the_one_typed(settings, mike):
+    settings.PUBLIC_BASE_URL = "https://accounts.example.org"
+    handle("MIKE@example.ORG")
+    [message] = mail.outbox
+    assert message.to == ["Mike@example.org"]
+    assert "https://accounts.example.org/accounts/reset/" in message.body
+    html, mimetype = message.alternatives[0]
+    assert mimetype == "text/html"
+    assert "https://accounts.example.org/accounts/reset/" in html
+    assert message.subject == "Reset your password"
+
+
+@pytest.mark.parametrize(
+    "lookalike", ["mıke@example.org", "\u212aim@example.org"], ids=["dotless-i", "kelvin-sign"]
+)
+def test_unicode_lookalike_addresses_are_never_mailed(lookalike, db):
+    User.objects.create_user("mike", "mike@example.org", "a-long-passphrase-1")
+    User.objects.create_user("kim", "kim@example.org", "a-long-passphrase-1")
+    handle(lookalike)
+    assert mail.outbox == []
+
+
+def test_unknown_address_gets_no_mail_by_default(db):
+    handle("nobody@example.org")
+    assert mail.outbox == []
+
+
+def test_unknown_address_gets_a_no_account_notice_when_enabled(settings, db):
+    settings.RESET_NOTIFY_UNKNOWN_EMAIL = True
+    handle("nobody@example.org")
+    [message] = mail.outbox
+    assert message.to == ["nobody@example.org"]
+    assert "no account" in message.body
+    assert "/accounts/reset/" not in message.body
+
+
+def test_inactive_accounts_and_unusable_passwords_get_no_link(db):
+    User.objects.create_user("gone", "gone@example.org", "a-long-passphrase-1", is_active=False)
+    sso = User.objects.create_user("sso", "sso@example.org")
+    assert not sso.has_usable_password()
+    handle("gone@example.org")
+    handle("sso@example.org")
+    assert mail.outbox == []
+
+
+def test_frontend_reset_url_template_is_used_when_configured(settings, mike):
+    settings.FRONTEND_RESET_URL = "https://app.example.org/reset?uid={uid}&token={token}"
+    handle("mike@example.org")
+    [message] = mail.outbox
+    assert "https://app.example.org/reset?uid=" in message.body

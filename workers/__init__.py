@@ -1,0 +1,1 @@
+"""Celery workers: one command per queue (``email``, ``security``), handlers in ``handlers/``."""

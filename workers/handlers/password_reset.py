@@ -1,0 +1,48 @@
+"""``password.reset_requested`` on the ``email`` queue: mail a reset link to each account."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import translation
+
+from shared.events import PASSWORD_RESET_REQUESTED, Event, PasswordResetRequestedV1
+from shared.password_reset import email_of, reset_link, users_for_reset
+from shared.redaction import hash_for_log
+from workers.emails import send_templated_email
+from workers.registry import handles
+
+log = logging.getLogger(__name__)
+
+
+@handles(PASSWORD_RESET_REQUESTED)
+def send_password_reset_email(event: Event, payload: PasswordResetRequestedV1) -> None:
+    users = users_for_reset(payload.email)
+    lifetime = timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    with translation.override(payload.language):
+        for user in users:
+            send_templated_email(
+                "password_reset",
+                to=email_of(user),
+                context={
+                    "user": user,
+                    "reset_url": reset_link(user),
+                    "lifetime_minutes": int(lifetime.total_seconds() // 60),
+                    "site_url": settings.PUBLIC_BASE_URL,
+                    "requested_ip": payload.ip,
+                },
+            )
+        if not users and settings.RESET_NOTIFY_UNKNOWN_EMAIL:
+            send_templated_email(
+                "password_reset_unknown",
+                to=payload.email,
+                context={"site_url": settings.PUBLIC_BASE_URL, "email": payload.email},
+            )
+    log.info(
+        "reset request %s for %s: %d account(s) mailed",
+        event.id,
+        hash_for_log(payload.email),
+        len(users),
+    )

@@ -1,0 +1,100 @@
+"""Declaring event handlers.
+
+A handler is a plain function ``(event, payload) -> None`` registered with ``@handles``, which
+turns it into a Celery task named ``handlers.<function name>`` on the queue that
+``shared.events.SUBSCRIPTIONS`` assigns to it. The task validates the envelope, then calls the
+function; transient failures (SMTP, network, database) are retried with exponential backoff and
+jitter.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import smtplib
+from collections.abc import Callable
+
+from django.db import InterfaceError, OperationalError
+
+from shared.broker import app
+from shared.events import SUBSCRIPTIONS, Event, EventError, Payload, parse_event
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event, Payload], None]
+
+RETRY_BASE = 2  # seconds before the first retry; doubles each time
+RETRY_BACKOFF_MAX = 600  # seconds; keep under the broker's visibility_timeout
+MAX_RETRIES = 8
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether another try may succeed: 4xx SMTP replies, dropped or refused connections,
+    timeouts and database outages are; 5xx SMTP replies and programming errors are not."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(exc, smtplib.SMTPServerDisconnected | smtplib.SMTPNotSupportedError):
+        return isinstance(exc, smtplib.SMTPServerDisconnected)
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, ConnectionError | TimeoutError | OSError) and not isinstance(
+        exc, smtplib.SMTPException
+    )
+
+
+def retry_countdown(retries: int) -> float:
+    """Exponential backoff with jitter: half the step fixed, half random, so that a burst of
+    failures (an SMTP outage) does not come back as a burst."""
+    step = min(RETRY_BACKOFF_MAX, RETRY_BASE * 2**retries)
+    return step / 2 + random.uniform(0, step / 2)  # noqa: S311 - jitter, not a secret
+
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(event_type: str) -> Callable[[Handler], Handler]:
+    """Register ``func`` as the handler of ``event_type`` named in SUBSCRIPTIONS."""
+
+    def register(func: Handler) -> Handler:
+        name = f"handlers.{func.__name__}"
+        if not any(sub.task == name for sub in SUBSCRIPTIONS.get(event_type, ())):
+            raise LookupError(f"{name} is not subscribed to {event_type} in shared.events")
+
+        @app.task(
+            name=name,
+            bind=True,
+            max_retries=MAX_RETRIES,
+        )
+        def task(self, message: dict) -> None:
+            try:
+                event, payload = parse_event(message)
+            except EventError as exc:
+                # Retrying cannot fix a malformed message.
+                log.error("refused a malformed event on %s: %s", name, exc)
+                return
+            if event.type != event_type:
+                log.error("%s received a %s event; ignored", name, event.type)
+                return
+            try:
+                func(event, payload)
+            except Exception as exc:
+                if not is_transient(exc) or self.request.retries >= MAX_RETRIES:
+                    log.error(
+                        "%s gave up on event %s after %d tries: %r",
+                        name,
+                        event.id,
+                        self.request.retries + 1,
+                        exc,
+                    )
+                    raise
+                countdown = retry_countdown(self.request.retries)
+                log.warning("%s will retry event %s in %.1fs: %r", name, event.id, countdown, exc)
+                raise self.retry(exc=exc, countdown=countdown) from exc
+
+        HANDLERS[name] = func
+        func.task = task  # type: ignore[attr-defined]
+        return func
+
+    return register
