@@ -1,6 +1,6 @@
 # Two commands on a fresh machine: `make run` and `make test` (see README.md).
 SHELL := /bin/bash
-PYTHON ?= python3
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8

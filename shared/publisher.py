@@ -46,6 +46,9 @@ def send_to_broker(message: dict) -> None:
                     queue=sub.queue,
                     task_id=task_id_for(message["id"], sub.task),
                     producer=producer,
+                    # Flower and worker logs show this instead of the payload (addresses).
+                    argsrepr=f"({message['type']} event {message['id']})",
+                    kwargsrepr="{}",
                     retry=True,
                     retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
                 )

