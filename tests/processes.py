@@ -47,13 +47,16 @@ class CeleryWorker:
             "--hostname", self.hostname, "--without-gossip", "--without-mingle",
             "--loglevel", "INFO",
         ]  # fmt: skip
-        self.log = tempfile.NamedTemporaryFile(prefix="celery-worker-", suffix=".log", delete=False)
+        fd, path = tempfile.mkstemp(prefix="celery-worker-", suffix=".log")
+        os.close(fd)
+        self.log_path = Path(path)
         self.process: subprocess.Popen | None = None
 
     def start(self, app, timeout: float = 60.0) -> CeleryWorker:
-        self.process = subprocess.Popen(  # noqa: S603 - our own command line
-            self.argv, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own command line
+                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -64,7 +67,7 @@ class CeleryWorker:
         raise RuntimeError(f"celery worker did not answer a ping in {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
+        return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 30.0) -> None:
         """Warm shutdown (SIGTERM): the task in hand finishes first."""
