@@ -1,9 +1,8 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api.views import accounts, health
+from api.views import accounts, devmail, health
 from api.views.password_reset import PasswordResetView
 
 api_auth = [
@@ -43,12 +42,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("accounts/", include(accounts_pages)),
     path("admin/", admin.site.urls),
+    # 404 unless DEBUG is on (checked per request, see the view).
+    path("dev/mail/", devmail.mailbox, name="dev_mailbox"),
+    path("dev/mail/<str:name>/", devmail.message, name="dev_message"),
 ]
-
-if settings.DEBUG:
-    from api.views import devmail
-
-    urlpatterns += [
-        path("dev/mail/", devmail.mailbox, name="dev_mailbox"),
-        path("dev/mail/<str:name>/", devmail.message, name="dev_message"),
-    ]

@@ -6,12 +6,15 @@ import email
 import email.policy
 from pathlib import Path
 
+from django.conf import settings
 from django.http import Http404
 from django.shortcuts import render
 
 from shared.config import VAR_DIR
 
-MAIL_DIR = VAR_DIR / "mail"
+
+def mail_dir() -> Path:
+    return VAR_DIR / "mail"
 
 
 def _load(path: Path):
@@ -19,19 +22,30 @@ def _load(path: Path):
         return email.message_from_binary_file(fh, policy=email.policy.default)
 
 
+def _debug_only(view):
+    def wrapped(request, *args, **kwargs):
+        if not settings.DEBUG:
+            raise Http404("the mail page exists only with DEBUG on")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@_debug_only
 def mailbox(request):
-    files = sorted(MAIL_DIR.glob("*.eml"), reverse=True)[:200]
+    files = sorted(mail_dir().glob("*.eml"), reverse=True)[:200]
     messages = []
     for path in files:
         msg = _load(path)
         messages.append(
             {"name": path.stem, "to": msg["To"], "subject": msg["Subject"], "date": msg["Date"]}
         )
-    return render(request, "dev/mailbox.html", {"messages": messages, "mail_dir": MAIL_DIR})
+    return render(request, "dev/mailbox.html", {"messages": messages, "mail_dir": mail_dir()})
 
 
+@_debug_only
 def message(request, name: str):
-    path = MAIL_DIR / f"{name}.eml"
+    path = mail_dir() / f"{name}.eml"
     if not name.replace("-", "").replace("_", "").isalnum() or not path.is_file():
         raise Http404("no such message")
     msg = _load(path)
