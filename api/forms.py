@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import SetPasswordForm
 from django.utils.translation import gettext_lazy as _
 
 from api import client
-from shared.password_reset import request_password_reset
+from shared.password_reset import complete_password_reset, request_password_reset
 
 
 class PasswordResetRequestForm(forms.Form):
@@ -24,3 +26,23 @@ class PasswordResetRequestForm(forms.Form):
             user_agent=client.user_agent(request),
             language=client.language(request),
         )
+
+
+class ResetSetPasswordForm(SetPasswordForm):
+    """Django's set-password form, saved through the reset flow (compare-and-set, event)."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+        for name in ("new_password1", "new_password2"):
+            self.fields[name].max_length = settings.PASSWORD_MAX_LENGTH
+            self.fields[name].widget.attrs["maxlength"] = settings.PASSWORD_MAX_LENGTH
+
+    def save(self, commit=True):
+        complete_password_reset(
+            self.user,
+            self.cleaned_data["new_password1"],
+            ip=client.client_ip(self.request),
+            user_agent=client.user_agent(self.request),
+        )
+        return self.user

@@ -3,10 +3,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.views import accounts, devmail, health
-from api.views.password_reset import PasswordResetView
+from api.views.password_reset import PasswordResetConfirmView, PasswordResetView
 
 api_auth = [
     path("password/reset/", PasswordResetView.as_view(), name="api_password_reset"),
+    path(
+        "password/reset/confirm/",
+        PasswordResetConfirmView.as_view(),
+        name="api_password_reset_confirm",
+    ),
 ]
 
 accounts_pages = [

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -22,3 +23,24 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
+
+
+class PasswordResetNonce(models.Model):
+    """The per-user value that every reset token of that user is bound to.
+
+    It changes each time a link is sent, so only the newest link works, and each time a reset
+    completes. It is not a secret on its own (tokens are HMACs keyed with SECRET_KEY), and no
+    token is ever stored: there is nothing here to steal and replay.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="password_reset_nonce",
+    )
+    value = models.CharField(max_length=32)
+    rotated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"reset nonce of user {self.user_id}"

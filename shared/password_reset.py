@@ -1,26 +1,48 @@
 """The "forgot my password" flow, apart from any transport (JSON view, HTML form, worker).
 
-The API side only validates the address and publishes ``password.reset_requested``: it never
+Request: the API validates the address and publishes ``password.reset_requested``. It never
 looks the address up, so a known and an unknown address cost the same and answer the same.
-The worker side finds the accounts and mails each one at the address stored on it.
+The worker finds the accounts and mails each one, at the address stored on it, a link whose
+token is issued at that moment (so the links sent before it stop working).
+
+Confirm: the token is checked, the new password validated (a refusal spends nothing), then the
+password is swapped with a compare-and-set on the old hash, in the same transaction as the
+``password.changed`` event: of any number of concurrent confirms of one link, one wins.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import PasswordResetForm
-from django.contrib.auth.tokens import default_token_generator
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
+from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
-from shared.events import Event, PasswordResetRequestedV1, make_event
+from shared import ratelimit
+from shared.events import Event, PasswordChangedV1, PasswordResetRequestedV1, make_event
 from shared.publisher import publish
+from shared.tokens import reset_token_generator, rotate_nonce
 
 
-def request_password_reset(*, email: str, ip: str | None, user_agent: str, language: str) -> Event:
-    """Publish a reset request for ``email`` as typed. Does not touch the user table."""
+class InvalidResetLink(Exception):
+    """The uid/token pair is malformed, expired, used, superseded or forged."""
+
+
+def request_password_reset(
+    *, email: str, ip: str | None, user_agent: str, language: str
+) -> Event | None:
+    """Publish a reset request for ``email`` as typed. Does not touch the user table.
+
+    Within the per-address cooldown (``reset_email``) nothing is published, quietly: the caller
+    answers as usual, so the cooldown tells nothing about the address either.
+    """
+    if ratelimit.hit("reset_email", email.strip().casefold()) is not None:
+        return None
     event = make_event(
         PasswordResetRequestedV1(email=email, ip=ip, user_agent=user_agent, language=language)
     )
@@ -44,10 +66,64 @@ def email_of(user) -> str:
 
 
 def reset_link(user) -> str:
-    """The link for ``user``, built from configuration, never from a request's Host header."""
+    """A fresh link for ``user`` (older ones stop working), built from configuration, never
+    from a request's Host header."""
     uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
+    token = reset_token_generator.issue(user)
     if settings.FRONTEND_RESET_URL:
         return settings.FRONTEND_RESET_URL.format(uid=uid, token=token)
     path = reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
     return settings.PUBLIC_BASE_URL + path
+
+
+def user_for_link(uidb64: str, token: str):
+    """The account a link belongs to, if its token is valid now. Raises InvalidResetLink."""
+    User = get_user_model()  # noqa: N806
+    try:
+        pk = urlsafe_base64_decode(uidb64).decode()
+        user = User._default_manager.get(pk=pk)
+    except (TypeError, ValueError, OverflowError, UnicodeDecodeError, ValidationError,
+            User.DoesNotExist) as exc:  # fmt: skip
+        raise InvalidResetLink from exc
+    if not user.is_active or not reset_token_generator.check_token(user, token):
+        raise InvalidResetLink
+    return user
+
+
+def validate_new_password(password1: str, password2: str, user) -> None:
+    """Raise ValidationError (with the reasons) unless the two match and pass the rules."""
+    if password1 != password2:
+        # Django's own wording, so its translations apply.
+        raise ValidationError(
+            SetPasswordForm.error_messages["password_mismatch"], code="password_mismatch"
+        )
+    password_validation.validate_password(password1, user)
+
+
+def complete_password_reset(user, new_password: str, *, ip: str | None, user_agent: str) -> None:
+    """Set ``user``'s password, once: raises InvalidResetLink if the link was used meanwhile.
+
+    ``user`` is the row as it was when the token was checked. The update only matches while
+    the password hash and email are still those, so a concurrent confirm that got there first
+    (or any other password or email change) makes this one fail instead of overwriting it.
+    """
+    User = get_user_model()  # noqa: N806
+    email_field = User.get_email_field_name()
+    new_hash = make_password(new_password)  # slow on purpose: done before taking any lock
+    with transaction.atomic():
+        swapped = User._default_manager.filter(
+            pk=user.pk, password=user.password, **{email_field: email_of(user)}
+        ).update(password=new_hash)
+        if swapped != 1:
+            raise InvalidResetLink
+        rotate_nonce(user)
+        publish(
+            make_event(
+                PasswordChangedV1(
+                    user_id=user.pk, reason="reset", ip=ip, user_agent=user_agent,
+                    changed_at=timezone.now(),
+                )
+            )
+        )  # fmt: skip
+    user.password = new_hash
+    password_validation.password_changed(new_password, user)

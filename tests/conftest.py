@@ -12,7 +12,7 @@ from tests.brokers import reset_connections, use_redis
 @pytest.fixture
 def fake_redis(monkeypatch, settings):
     """A fakeredis server standing in for Redis everywhere in this process: the Celery
-    broker, the cache and the readiness probe. Yields a client to inspect it; set
+    broker, rate limits and the readiness probe. Yields a client to inspect it; set
     ``.server.connected = False`` on it to play a Redis outage."""
     server = fakeredis.FakeServer()
 
@@ -22,10 +22,7 @@ def fake_redis(monkeypatch, settings):
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(kombu.transport.redis.Channel, "connection_class", FakeConnection)
-    monkeypatch.setattr(
-        "api.views.health.redis.Redis.from_url",
-        lambda *a, **k: fakeredis.FakeRedis(server=server),
-    )
+    monkeypatch.setattr("shared.redis_client.connection_class", FakeConnection)
     use_redis("redis://fake-redis:6379/0")
     client = fakeredis.FakeRedis(server=server)
     client.server = server
@@ -44,3 +41,18 @@ def queued_messages(client, queue: str) -> list[dict]:
         body = json.loads(base64.b64decode(envelope["body"]))
         messages.append({"headers": envelope["headers"], "args": body[0][0]})
     return messages
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2's deliberate slowness buys nothing in tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def set_rates(settings, **rates):
+    """Override THROTTLE_RATES scopes for one test (``reset_ip="3/min"``, or None for off)."""
+    current = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**current, **rates},
+    }

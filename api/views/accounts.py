@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 from django.contrib.auth import views as auth_views
+from django.shortcuts import render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
-from api.forms import PasswordResetRequestForm
+from api.client import client_ip
+from api.forms import PasswordResetRequestForm, ResetSetPasswordForm
+from shared import ratelimit
+from shared.password_reset import InvalidResetLink
+from shared.tokens import reset_token_generator
 
 
 def _no_referrer(view):
-    """Reset pages carry a token in their URL or form: no Referer may take it elsewhere."""
+    """Reset pages carry a token in their URL or form: no Referer may take it elsewhere, and
+    no cache may keep them."""
 
     def wrapped(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
@@ -22,9 +30,26 @@ def _no_referrer(view):
     return wrapped
 
 
-class LoginView(auth_views.LoginView):
+class ThrottledPostMixin:
+    """Apply a ``THROTTLE_RATES`` scope, per client IP, to form submissions."""
+
+    throttle_scope: str = ""
+
+    def post(self, request, *args, **kwargs):
+        ip = client_ip(request)
+        wait = ratelimit.hit(self.throttle_scope, ip) if ip else None
+        if wait is not None:
+            seconds = math.ceil(wait)
+            response = render(request, "accounts/throttled.html", {"seconds": seconds}, status=429)
+            response["Retry-After"] = str(seconds)
+            return response
+        return super().post(request, *args, **kwargs)
+
+
+class LoginView(ThrottledPostMixin, auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+    throttle_scope = "login_ip"
 
 
 class LogoutView(auth_views.LogoutView):
@@ -32,10 +57,11 @@ class LogoutView(auth_views.LogoutView):
 
 
 @method_decorator(_no_referrer, name="dispatch")
-class PasswordResetView(auth_views.PasswordResetView):
+class PasswordResetView(ThrottledPostMixin, auth_views.PasswordResetView):
     form_class = PasswordResetRequestForm
     template_name = "accounts/password_reset_form.html"
     success_url = reverse_lazy("password_reset_done")
+    throttle_scope = "reset_ip"
 
 
 @method_decorator(_no_referrer, name="dispatch")
@@ -44,9 +70,26 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 
 
 @method_decorator([never_cache, _no_referrer], name="dispatch")
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+class PasswordResetConfirmView(ThrottledPostMixin, auth_views.PasswordResetConfirmView):
+    """Opening the link (GET) checks the token, keeps it in the session and redirects at once
+    to a URL without it; it spends nothing, so mail scanners that open links do no harm."""
+
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("password_reset_complete")
+    form_class = ResetSetPasswordForm
+    token_generator = reset_token_generator
+    throttle_scope = "confirm_ip"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form):
+        try:
+            return super().form_valid(form)
+        except InvalidResetLink:
+            # Another tab or request used the link first.
+            self.validlink = False
+            return self.render_to_response(self.get_context_data(form=None))
 
 
 @method_decorator(_no_referrer, name="dispatch")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import redis
-from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from shared.redis_client import get_redis
 
 
 @never_cache
@@ -29,14 +30,8 @@ def _database_ok() -> bool:
 
 def _redis_ok() -> bool:
     try:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1
-        )
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
+        return bool(get_redis().ping())
+    except redis.RedisError:
         return False
 
 

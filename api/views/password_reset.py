@@ -9,25 +9,43 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from api import client
-from api.serializers import DetailSerializer, PasswordResetRequestSerializer
-from shared.password_reset import request_password_reset
+from api.serializers import (
+    INVALID_LINK,
+    DetailSerializer,
+    PasswordResetConfirmSerializer,
+    PasswordResetRequestSerializer,
+)
+from api.throttles import ConfirmIPThrottle, ResetIPThrottle
+from shared.password_reset import InvalidResetLink, complete_password_reset, request_password_reset
 
 RESET_REQUESTED = _("If an account uses this address, a link to reset its password is on its way.")
+RESET_DONE = _("Your password has been reset. You can now log in with it.")
+
+THROTTLED = OpenApiResponse(description="Too many requests; retry after Retry-After seconds.")
 
 
-class PasswordResetView(GenericAPIView):
+class ResetResponseMixin:
+    """No reset response is cached, and none leaks its URL through a Referer."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+
+class PasswordResetView(ResetResponseMixin, GenericAPIView):
     """Ask for a reset link. The answer is the same whether or not an account uses the address."""
 
     serializer_class = PasswordResetRequestSerializer
-    authentication_classes: list = []
-    permission_classes: list = []
+    throttle_classes = [ResetIPThrottle]
 
     @extend_schema(
         summary="Request a password reset email",
         responses={
             202: DetailSerializer,
-            400: OpenApiResponse(description="Malformed or non-string email."),
-            429: OpenApiResponse(description="Too many requests; see Retry-After."),
+            400: OpenApiResponse(description="Malformed, missing, repeated or non-string email."),
+            429: THROTTLED,
         },
     )
     def post(self, request):
@@ -40,3 +58,36 @@ class PasswordResetView(GenericAPIView):
             language=client.language(request),
         )
         return Response({"detail": RESET_REQUESTED}, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmView(ResetResponseMixin, GenericAPIView):
+    """Set a new password with the uid and token of an emailed link. The link works once; a
+    password the rules refuse does not spend it."""
+
+    serializer_class = PasswordResetConfirmSerializer
+    throttle_classes = [ConfirmIPThrottle]
+
+    @extend_schema(
+        summary="Set a new password from a reset link",
+        responses={
+            200: DetailSerializer,
+            400: OpenApiResponse(
+                description="`token`: invalid, expired, used or superseded link; "
+                "`new_password2`: the passwords differ or break a rule (link not spent)."
+            ),
+            429: THROTTLED,
+        },
+    )
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            complete_password_reset(
+                serializer.validated_data["user"],
+                serializer.validated_data["new_password1"],
+                ip=client.client_ip(request),
+                user_agent=client.user_agent(request),
+            )
+        except InvalidResetLink:
+            return Response({"token": [INVALID_LINK]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"detail": RESET_DONE}, status=status.HTTP_200_OK)

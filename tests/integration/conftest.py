@@ -16,6 +16,7 @@ import redis
 from shared.broker import app
 from shared.devservices.mailsink import MailSink
 from shared.devservices.redis import RedisServer
+from shared.redis_client import get_redis
 from tests.brokers import reset_connections, use_redis
 from tests.processes import CeleryWorker, database_url
 
@@ -84,8 +85,15 @@ def live_stack(celery_worker, redis_url, settings, transactional_db):
     """This process publishes to the worker's Redis; data is committed so the worker sees it."""
     settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
     use_redis(redis_url)
+    clear_rate_limits()
     yield celery_worker
     reset_connections()
+
+
+def clear_rate_limits() -> None:
+    client = get_redis()
+    for key in client.scan_iter("resetpass:rl:*"):
+        client.delete(key)
 
 
 @pytest.fixture

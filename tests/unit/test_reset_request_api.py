@@ -111,3 +111,34 @@ def test_redis_down_still_answers_202_and_keeps_the_event_in_the_outbox(client, 
     assert row.type == "password.reset_requested"
     assert row.message["payload"]["email"] == "alice@example.com"
     assert row.last_error
+
+
+def test_a_repeated_email_field_in_a_form_body_is_a_400(client, fake_redis):
+    response = client.post(
+        URL, data="email=a%40example.com&email=b%40example.com",
+        content_type="application/x-www-form-urlencoded",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "more than once" in response.json()["detail"]
+    assert queued_messages(fake_redis, "email") == []
+
+
+def test_a_repeated_email_key_in_json_is_a_400(client, fake_redis):
+    response = client.post(
+        URL, data=b'{"email": "a@example.com", "email": "b@example.com"}',
+        content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert queued_messages(fake_redis, "email") == []
+
+
+def test_form_encoded_requests_are_accepted_like_json(client, fake_redis):
+    response = client.post(URL, data={"email": "a@example.com"})
+    assert response.status_code == 202
+
+
+@pytest.mark.parametrize("email", ["alice@example.com", "not-an-email"])
+def test_reset_responses_are_not_cached_and_send_no_referrer(client, fake_redis, email):
+    response = post(client, {"email": email})
+    assert response["Cache-Control"] == "no-store"
+    assert response["Referrer-Policy"] == "no-referrer"

@@ -1,0 +1,48 @@
+"""Request parsers that refuse ambiguity: a field given twice is an error, not "the last one"."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+
+
+def _refuse_duplicates(pairs):
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ParseError(f"The field {key!r} is given more than once.")
+        result[key] = value
+    return result
+
+
+class StrictJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            text = stream.read().decode(encoding)
+            return json.loads(text, object_pairs_hook=_refuse_duplicates)
+        except ParseError:
+            raise
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+
+
+class StrictFormParser(FormParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        for key, values in data.lists():
+            if len(values) > 1:
+                raise ParseError(f"The field {key!r} is given more than once.")
+        return data
+
+
+class StrictMultiPartParser(MultiPartParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        result = super().parse(stream, media_type, parser_context)
+        for key, values in list(result.data.lists()) + list(result.files.lists()):
+            if len(values) > 1:
+                raise ParseError(f"The field {key!r} is given more than once.")
+        return result

@@ -1,0 +1,43 @@
+"""DRF throttles over ``shared.ratelimit``: per client IP, per user. 429 with Retry-After."""
+
+from __future__ import annotations
+
+from rest_framework.throttling import BaseThrottle
+
+from api.client import client_ip
+from shared import ratelimit
+
+
+class RedisRateThrottle(BaseThrottle):
+    scope: str = ""
+
+    def ident(self, request) -> str | None:
+        return client_ip(request)
+
+    def allow_request(self, request, view) -> bool:
+        ident = self.ident(request)
+        self._wait = None if ident is None else ratelimit.hit(self.scope, ident)
+        return self._wait is None
+
+    def wait(self) -> float | None:
+        return self._wait
+
+
+class ResetIPThrottle(RedisRateThrottle):
+    scope = "reset_ip"
+
+
+class ConfirmIPThrottle(RedisRateThrottle):
+    scope = "confirm_ip"
+
+
+class LoginIPThrottle(RedisRateThrottle):
+    scope = "login_ip"
+
+
+class ChangeUserThrottle(RedisRateThrottle):
+    scope = "change_user"
+
+    def ident(self, request) -> str | None:
+        user = getattr(request, "user", None)
+        return f"user:{user.pk}" if user is not None and user.is_authenticated else None

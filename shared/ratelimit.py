@@ -1,0 +1,79 @@
+"""Sliding-window rate limits in Redis, declared as data (``THROTTLE_RATES``).
+
+Each scope (``reset_ip``, ``reset_email``, ...) keeps, per key, a sorted set of the times of
+recent hits. One pipelined round trip trims the window, records the hit and counts it, so
+concurrent requests cannot slip past the limit as they can with read-then-write counters.
+Keys are keyed hashes: Redis never holds a raw address or IP.
+
+When Redis is unreachable the limit fails open (and says so in the log): refusing every
+reset because the rate limiter is down would turn a Redis outage into a full outage, and the
+outbox still keeps the events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+
+from shared.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Rate:
+    limit: int
+    period: int
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """``20/min`` → Rate(20, 60); the unit's first letter counts (s, m, h, d), as in DRF."""
+        count, _, unit = text.partition("/")
+        return cls(int(count), _PERIODS[unit.strip()[0]])
+
+
+def rate_for(scope: str) -> Rate | None:
+    text = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
+    return Rate.parse(text) if text else None
+
+
+def _key(scope: str, ident: str) -> str:
+    digest = hmac.new(settings.SECRET_KEY.encode(), ident.encode(), hashlib.sha256).hexdigest()
+    return f"resetpass:rl:{scope}:{digest[:32]}"
+
+
+def hit(scope: str, ident: str) -> float | None:
+    """Count one hit of ``ident`` in ``scope``. None if allowed, else seconds until it would be."""
+    rate = rate_for(scope)
+    if rate is None:
+        return None
+    key = _key(scope, ident)
+    now = time.time()
+    member = f"{now:.6f}:{secrets.token_hex(4)}"
+    client = get_redis()
+    try:
+        pipe = client.pipeline(transaction=True)
+        pipe.zremrangebyscore(key, 0, now - rate.period)
+        pipe.zadd(key, {member: now})
+        pipe.zcard(key)
+        pipe.expire(key, rate.period + 1)
+        count = pipe.execute()[2]
+        if count <= rate.limit:
+            return None
+        # Refused hits do not count, so a client that waits Retry-After gets through.
+        client.zrem(key, member)
+        oldest = client.zrange(key, 0, 0, withscores=True)
+    except redis.RedisError as exc:
+        log.warning("rate limit %s not applied, Redis unavailable: %s", scope, exc)
+        return None
+    wait = (oldest[0][1] + rate.period - now) if oldest else rate.period
+    return max(wait, 0.001)

@@ -1,0 +1,196 @@
+"""POST /api/auth/password/reset/confirm/: every token rule, as a client or attacker sees it."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from shared.tokens import reset_token_generator
+from tests.conftest import set_rates
+from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user
+
+URL = "/api/auth/password/reset/confirm/"
+INVALID = "This password reset link is invalid, expired or already used. Ask for a new one."
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _redis(fake_redis):
+    return fake_redis
+
+
+def confirm(client, link, password=NEW_PASSWORD, password2=None, **extra):
+    body = {**link, "new_password1": password, "new_password2": password2 or password}
+    return client.post(URL, data=json.dumps(body), content_type="application/json", **extra)
+
+
+def can_log_in(user, password) -> bool:
+    return get_user_model().objects.get(pk=user.pk).check_password(password)
+
+
+def test_a_valid_link_sets_the_new_password(client):
+    user = make_user()
+    response = confirm(client, issue_link(user))
+    assert response.status_code == 200
+    assert "detail" in response.json()
+    assert can_log_in(user, NEW_PASSWORD)
+    assert not can_log_in(user, PASSWORD)
+
+
+def test_a_link_works_only_once(client):
+    user = make_user()
+    link = issue_link(user)
+    assert confirm(client, link).status_code == 200
+    second = confirm(client, link, password="yet-another-long-passphrase")
+    assert second.status_code == 400
+    assert second.json() == {"token": [INVALID]}
+    assert can_log_in(user, NEW_PASSWORD)
+
+
+def test_only_the_newest_link_sent_works(client):
+    user = make_user()
+    older = issue_link(user)
+    newer = issue_link(user)
+    assert confirm(client, older).json() == {"token": [INVALID]}
+    assert confirm(client, newer).status_code == 200
+
+
+def test_a_link_expires_after_password_reset_timeout(client, settings, monkeypatch):
+    settings.PASSWORD_RESET_TIMEOUT = 3600
+    user = make_user()
+    link = issue_link(user)
+    issued = datetime.now()
+    monkeypatch.setattr(reset_token_generator, "_now", lambda: issued + timedelta(seconds=3601))
+    assert confirm(client, link).json() == {"token": [INVALID]}
+    monkeypatch.setattr(reset_token_generator, "_now", lambda: issued + timedelta(seconds=3590))
+    assert confirm(client, link).status_code == 200
+
+
+def test_a_password_change_kills_outstanding_links(client):
+    user = make_user()
+    link = issue_link(user)
+    user.set_password("changed-elsewhere-passphrase")
+    user.save()
+    assert confirm(client, link).json() == {"token": [INVALID]}
+
+
+def test_an_email_change_kills_outstanding_links(client):
+    user = make_user()
+    link = issue_link(user)
+    user.email = "new-address@example.com"
+    user.save()
+    assert confirm(client, link).json() == {"token": [INVALID]}
+
+
+def test_a_token_is_bound_to_its_user(client):
+    alice = make_user()
+    bob = make_user("bob", "bob@example.com")
+    alices = issue_link(alice)
+    bobs = issue_link(bob)
+    response = confirm(client, {"uid": bobs["uid"], "token": alices["token"]})
+    assert response.json() == {"token": [INVALID]}
+    assert can_log_in(bob, PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        {"uid": "MQ", "token": "cz1abc-0123456789abcdef0123456789abcdef"},
+        {"uid": "not-base64!!", "token": "x"},
+        {"uid": "OTk5OTk5", "token": "cz1abc-0123456789abcdef"},  # no such user
+        {"uid": "", "token": ""},
+    ],
+    ids=["forged", "garbage-uid", "unknown-user", "empty"],
+)
+def test_forged_or_garbage_links_are_refused_with_the_same_message(client, link):
+    make_user()
+    response = confirm(client, link)
+    assert response.status_code == 400
+    body = response.json()
+    assert body == {"token": [INVALID]} or set(body) <= {"uid", "token"}
+
+
+def test_a_refused_password_does_not_spend_the_link(client):
+    user = make_user()
+    link = issue_link(user)
+    refused = confirm(client, link, password="short")
+    assert refused.status_code == 400
+    assert "too short" in " ".join(refused.json()["new_password2"])
+    assert confirm(client, link).status_code == 200
+
+
+def test_two_different_passwords_are_refused_without_spending_the_link(client):
+    user = make_user()
+    link = issue_link(user)
+    refused = confirm(client, link, password=NEW_PASSWORD, password2=NEW_PASSWORD + "x")
+    assert refused.status_code == 400
+    assert "didn’t match" in refused.json()["new_password2"][0]
+    assert confirm(client, link).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("elevenchars", "too short"),
+        ("a" * 4097, "no more than 4096"),
+        ("qwerty123456", "too common"),
+        ("alice@example.com", "too similar"),
+    ],
+)
+def test_password_rules_say_why_a_password_is_refused(client, password, reason):
+    user = make_user()
+    response = confirm(client, issue_link(user), password=password)
+    assert response.status_code == 400
+    assert reason in json.dumps(response.json())
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["twelve chars", "all lowercase words are fine here", "x" * 64, "p" * 200 + "!", "ü" * 4096],
+    ids=["12-chars", "no-composition-rules", "64-chars", "long", "4096-chars"],
+)
+def test_long_and_plain_passwords_are_accepted(client, password):
+    user = make_user()
+    assert confirm(client, issue_link(user), password=password).status_code == 200
+    assert can_log_in(user, password)
+
+
+@pytest.mark.parametrize(
+    "field_value",
+    [123, ["a"], {"a": 1}, None, True],
+    ids=["number", "list", "object", "null", "bool"],
+)
+def test_non_string_fields_are_a_400(client, field_value):
+    user = make_user()
+    body = {**issue_link(user), "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    for field in body:
+        bad = {**body, field: field_value}
+        response = client.post(URL, data=json.dumps(bad), content_type="application/json")
+        assert response.status_code == 400, field
+        assert field in response.json()
+    assert can_log_in(user, PASSWORD)
+
+
+def test_confirm_responses_are_not_cached_and_send_no_referrer(client):
+    user = make_user()
+    for response in (
+        confirm(client, issue_link(user)),
+        confirm(client, {"uid": "x", "token": "y"}),
+    ):
+        assert response["Cache-Control"] == "no-store"
+        assert response["Referrer-Policy"] == "no-referrer"
+
+
+def test_confirm_is_throttled_per_ip(client, settings):
+    set_rates(settings, confirm_ip="3/min")
+    statuses = [confirm(client, {"uid": "x", "token": "y"}).status_code for _ in range(4)]
+    assert statuses == [400, 400, 400, 429]
+    throttled = confirm(client, {"uid": "x", "token": "y"})
+    assert 0 < int(throttled["Retry-After"]) <= 60
+    assert "detail" in throttled.json()
+    other_ip = confirm(client, {"uid": "x", "token": "y"}, REMOTE_ADDR="203.0.113.9")
+    assert other_ip.status_code == 400

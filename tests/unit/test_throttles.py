@@ -1,0 +1,100 @@
+"""Rate limits: per IP, per address (a quiet cooldown), identical for known and unknown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import queued_messages, set_rates
+from tests.factories import make_user
+
+URL = "/api/auth/password/reset/"
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def request_reset(client, email, **extra):
+    return client.post(
+        URL, data=json.dumps({"email": email}), content_type="application/json", **extra
+    )
+
+
+def test_reset_requests_are_limited_per_ip_with_retry_after(client, settings, fake_redis):
+    set_rates(settings, reset_ip="3/min", reset_email=None)
+    statuses = [request_reset(client, f"u{i}@example.com").status_code for i in range(4)]
+    assert statuses == [202, 202, 202, 429]
+    throttled = request_reset(client, "another@example.com")
+    assert throttled.status_code == 429
+    assert 0 < int(throttled["Retry-After"]) <= 60
+    assert throttled["Content-Type"] == "application/json"
+    assert len(queued_messages(fake_redis, "email")) == 3
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(client, settings, fake_redis):
+    set_rates(settings, reset_ip="2/min", reset_email=None)
+    settings.NUM_PROXIES = 0
+    statuses = [
+        request_reset(client, "a@example.com", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}").status_code
+        for i in range(3)
+    ]
+    assert statuses == [202, 202, 429]
+
+
+def test_x_forwarded_for_names_the_client_behind_one_trusted_proxy(client, settings, fake_redis):
+    set_rates(settings, reset_ip="1/min", reset_email=None)
+    settings.NUM_PROXIES = 1
+    first = request_reset(client, "a@example.com", HTTP_X_FORWARDED_FOR="198.51.100.1")
+    second = request_reset(client, "a@example.com", HTTP_X_FORWARDED_FOR="198.51.100.2")
+    again = request_reset(client, "a@example.com", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.1")
+    assert (first.status_code, second.status_code, again.status_code) == (202, 202, 429)
+
+
+def test_per_address_cooldown_still_answers_202_but_sends_nothing_more(
+    client, settings, fake_redis
+):
+    set_rates(settings, reset_ip=None, reset_email="1/min")
+    responses = [
+        request_reset(client, email)
+        for email in ("bob@example.com", "BOB@example.com", "bob@example.com")
+    ]
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.content for r in responses}) == 1
+    assert len(queued_messages(fake_redis, "email")) == 1
+    request_reset(client, "carol@example.com")
+    assert len(queued_messages(fake_redis, "email")) == 2
+
+
+def test_throttling_is_identical_for_known_and_unknown_addresses(client, settings, fake_redis):
+    make_user("known", "known@example.com")
+    set_rates(settings, reset_ip="3/min", reset_email="1/min")
+
+    def run(email, ip):
+        responses = [request_reset(client, email, REMOTE_ADDR=ip) for _ in range(5)]
+        return [(r.status_code, r.content, r.get("Retry-After") is not None) for r in responses]
+
+    assert run("known@example.com", "192.0.2.10") == run("unknown@example.com", "192.0.2.11")
+
+
+def test_throttle_rates_off_disables_the_limits(client, settings, fake_redis):
+    set_rates(settings, reset_ip=None, reset_email=None)
+    statuses = {request_reset(client, "a@example.com").status_code for _ in range(30)}
+    assert statuses == {202}
+    assert len(queued_messages(fake_redis, "email")) == 30
+
+
+def test_rate_limits_fail_open_when_redis_is_down(client, settings, fake_redis):
+    set_rates(settings, reset_ip="1/min")
+    fake_redis.server.connected = False
+    statuses = {request_reset(client, f"u{i}@example.com").status_code for i in range(3)}
+    assert statuses == {202}
+
+
+def test_html_reset_form_is_limited_per_ip_too(client, settings, fake_redis):
+    set_rates(settings, reset_ip="1/min", reset_email=None)
+    first = client.post("/accounts/password-reset/", {"email": "a@example.com"})
+    second = client.post("/accounts/password-reset/", {"email": "b@example.com"})
+    assert first.status_code == 302
+    assert second.status_code == 429
+    assert int(second["Retry-After"]) > 0
+    assert b"Too many attempts" in second.content
