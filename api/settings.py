@@ -6,6 +6,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from shared.config import (
+    BASE_DIR,
     LOCAL_REDIS_PORT,
     LOCAL_SMTP_PORT,
     VAR_DIR,
@@ -54,7 +55,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    "api.csrf.NoReferrerCsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -120,6 +121,8 @@ AUTH_PASSWORD_VALIDATORS = [
     # No composition rules (NIST SP 800-63B): length, a common-password list and similarity.
 ]
 
+# Our own catalogues first: they win over django.contrib's wording of the same strings.
+LOCALE_PATHS = [BASE_DIR / app / "locale" for app in ("api", "workers", "shared")]
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français"), ("de", "Deutsch")]
 TIME_ZONE = "UTC"

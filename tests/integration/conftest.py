@@ -20,8 +20,6 @@ from shared.redis_client import get_redis
 from tests.brokers import reset_connections, use_redis
 from tests.processes import CeleryWorker, database_url
 
-PUBLIC_BASE_URL = "https://accounts.example.test"
-
 
 def pytest_collection_modifyitems(items):
     for item in items:
@@ -56,7 +54,13 @@ def mailbox(smtp_server):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, redis_url, smtp_server):
+def public_base_url(live_server):
+    """Links in emails point at the test's live server, so a browser can open them."""
+    return live_server.url
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, redis_url, smtp_server, public_base_url):
     """One worker process serving both queues, for the whole session."""
     from django.conf import settings
     from django.db import connection
@@ -70,7 +74,7 @@ def celery_worker(django_db_setup, django_db_blocker, redis_url, smtp_server):
             "REDIS_URL": redis_url,
             "EMAIL_URL": smtp_server.url,
             "SECRET_KEY": settings.SECRET_KEY,
-            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+            "PUBLIC_BASE_URL": public_base_url,
             "DB_CONN_MAX_AGE": "0",
         }
     )
@@ -81,9 +85,9 @@ def celery_worker(django_db_setup, django_db_blocker, redis_url, smtp_server):
 
 
 @pytest.fixture
-def live_stack(celery_worker, redis_url, settings, transactional_db):
+def live_stack(celery_worker, redis_url, settings, transactional_db, public_base_url):
     """This process publishes to the worker's Redis; data is committed so the worker sees it."""
-    settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
+    settings.PUBLIC_BASE_URL = public_base_url
     use_redis(redis_url)
     clear_rate_limits()
     yield celery_worker

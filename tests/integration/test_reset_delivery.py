@@ -9,8 +9,6 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 
-from tests.integration.conftest import PUBLIC_BASE_URL
-
 RESET_URL = "/api/auth/password/reset/"
 DELIVERY_TIMEOUT = 20
 
@@ -35,7 +33,7 @@ def carol(live_stack):
 
 
 def test_known_user_receives_one_message_at_the_stored_address_and_its_link_opens_the_reset_page(
-    client, mailbox, carol
+    client, mailbox, carol, public_base_url
 ):
     response = request_reset(
         client, "CAROL@example.com", HTTP_HOST="localhost", HTTP_X_FORWARDED_HOST="evil.example.net"
@@ -48,7 +46,7 @@ def test_known_user_receives_one_message_at_the_stored_address_and_its_link_open
     assert message.get_body(preferencelist=("html",)) is not None
 
     link = reset_link(message)
-    assert link.startswith(PUBLIC_BASE_URL + "/accounts/reset/")
+    assert link.startswith(public_base_url + "/accounts/reset/")
     assert "evil.example.net" not in message.as_string()
 
     opened = client.get(urlsplit(link).path)

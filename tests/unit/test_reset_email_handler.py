@@ -76,3 +76,30 @@ def test_frontend_reset_url_template_is_used_when_configured(settings, mike):
     handle("mike@example.org")
     [message] = mail.outbox
     assert "https://app.example.org/reset?uid=" in message.body
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "phrase"),
+    [
+        ("fr", "Réinitialiser votre mot de passe", "minutes"),
+        ("de", "Ihr Passwort zurücksetzen", "Minuten"),
+        ("en", "Reset your password", "minutes"),
+    ],
+)
+def test_email_is_written_in_the_language_of_the_request(mike, language, subject, phrase):
+    handle("mike@example.org", language=language)
+    [message] = mail.outbox
+    assert message.subject == subject
+    assert phrase in message.body
+    assert "/accounts/reset/" in message.body
+    assert "60" in message.body  # the link's lifetime
+
+
+def test_api_messages_follow_accept_language(client, fake_redis, transactional_db):
+    import json
+
+    response = client.post(
+        "/api/auth/password/reset/", data=json.dumps({"email": "x@example.org"}),
+        content_type="application/json", HTTP_ACCEPT_LANGUAGE="fr",
+    )  # fmt: skip
+    assert response.json()["detail"].startswith("Si un compte utilise cette adresse")

@@ -1,0 +1,143 @@
+"""The browser's reset flow (server-rendered pages), as a person or a mail scanner sees it."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _redis(fake_redis):
+    return fake_redis
+
+
+def link_path(link):
+    return f"/accounts/reset/{link['uid']}/{link['token']}/"
+
+
+def test_opening_the_link_redirects_at_once_to_a_url_without_the_token(client):
+    link = issue_link(make_user())
+    response = client.get(link_path(link))
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/reset/{link['uid']}/set-password/"
+    assert link["token"] not in response["Location"]
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_opening_the_link_many_times_does_not_spend_it(client, django_user_model):
+    user = make_user()
+    link = issue_link(user)
+    for _ in range(3):  # a mail scanner, a preview, the person
+        assert client.get(link_path(link)).status_code == 302
+    assert django_user_model.objects.get(pk=user.pk).check_password(PASSWORD)
+    form = client.get(f"/accounts/reset/{link['uid']}/set-password/")
+    assert b'name="new_password1"' in form.content
+    assert form["Referrer-Policy"] == "no-referrer"
+
+
+def test_setting_the_password_through_the_pages(client, django_user_model):
+    user = make_user()
+    link = issue_link(user)
+    set_url = client.get(link_path(link))["Location"]
+    done = client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert done.status_code == 302
+    assert done["Location"] == "/accounts/reset/done/"
+    assert django_user_model.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
+    complete = client.get(done["Location"])
+    assert b'href="/accounts/login/"' in complete.content
+    # No auto-login after a reset.
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_refused_password_on_the_page_says_why_and_keeps_the_link(client, django_user_model):
+    user = make_user()
+    link = issue_link(user)
+    set_url = client.get(link_path(link))["Location"]
+    refused = client.post(set_url, {"new_password1": "short", "new_password2": "short"})
+    assert refused.status_code == 200
+    assert b"too short" in refused.content
+    accepted = client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert accepted.status_code == 302
+
+
+def test_a_used_link_shows_that_it_no_longer_works(client):
+    link = issue_link(make_user())
+    set_url = client.get(link_path(link))["Location"]
+    client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    again = client.get(link_path(link))
+    assert again.status_code == 200
+    assert b"This link no longer works" in again.content
+    assert b'name="new_password1"' not in again.content
+
+
+def test_a_link_superseded_while_its_form_is_open_cannot_be_used(client, django_user_model):
+    user = make_user()
+    link = issue_link(user)
+    set_url = client.get(link_path(link))["Location"]
+    issue_link(user)  # a newer email went out
+    response = client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert b"This link no longer works" in response.content
+    assert django_user_model.objects.get(pk=user.pk).check_password(PASSWORD)
+
+
+def test_reset_request_page_and_done_page_are_not_cached(client):
+    for url in (
+        "/accounts/password-reset/",
+        "/accounts/password-reset/done/",
+        "/accounts/reset/done/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response["Referrer-Policy"] == "no-referrer"
+        assert "no-store" in response["Cache-Control"]
+
+
+def test_pages_are_usable_on_a_phone(client):
+    page = client.get("/accounts/password-reset/").content
+    assert b'name="viewport" content="width=device-width, initial-scale=1"' in page
+    assert b'<label for="id_email">' in page
+    assert b'autocomplete="email"' in page
+
+
+def test_login_with_the_new_password_works_after_reset(client):
+    user = make_user()
+    link = issue_link(user)
+    set_url = client.get(link_path(link))["Location"]
+    client.post(set_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    response = client.post(
+        "/accounts/login/", {"username": user.username, "password": NEW_PASSWORD}
+    )
+    assert response.status_code == 302
+    assert get_user_model().objects.get(pk=user.pk).last_login is not None
+
+
+def _csrf_post(origin_headers):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/accounts/password-reset/")
+    token = page.context["csrf_token"]
+    return client.post(
+        "/accounts/password-reset/",
+        {"email": "a@example.com", "csrfmiddlewaretoken": str(token)},
+        **origin_headers,
+    )
+
+
+def test_a_form_posted_from_a_no_referrer_page_passes_csrf():
+    # What a browser sends from a page under Referrer-Policy: no-referrer.
+    response = _csrf_post({"HTTP_ORIGIN": "null", "HTTP_SEC_FETCH_SITE": "same-origin"})
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site", None])
+def test_a_null_origin_from_elsewhere_is_still_refused(site):
+    headers = {"HTTP_ORIGIN": "null"}
+    if site:
+        headers["HTTP_SEC_FETCH_SITE"] = site
+    assert _csrf_post(headers).status_code == 403
