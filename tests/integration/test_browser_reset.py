@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -40,6 +41,9 @@ def browser_page(monkeypatch):
         yield page
         context.close()
         browser.close()
+        # While Playwright's loop runs, Django keeps the ORM's connections per task, not per
+        # thread: close the ones this test opened, or they outlive the test database.
+        connections.close_all()
 
 
 def shot(page, name):

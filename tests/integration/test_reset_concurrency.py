@@ -17,7 +17,7 @@ CONFIRMS = 16
 
 @pytest.mark.skipif(
     connection.vendor != "postgresql",
-    reason="needs PostgreSQL (set DATABASE_URL): SQLite serialises all writers, so it proves nothing",
+    reason="needs PostgreSQL (DATABASE_URL): SQLite serialises all writers, so it proves nothing",
 )
 @pytest.mark.django_db(transaction=True)
 def test_sixteen_concurrent_confirms_of_one_link_give_exactly_one_200(settings, private_redis):

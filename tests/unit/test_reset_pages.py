@@ -141,3 +141,14 @@ def test_a_null_origin_from_elsewhere_is_still_refused(site):
     if site:
         headers["HTTP_SEC_FETCH_SITE"] = site
     assert _csrf_post(headers).status_code == 403
+
+
+def test_a_form_posted_without_the_csrf_token_is_refused():
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(
+        "/accounts/password-reset/", {"email": "a@example.com"},
+        HTTP_ORIGIN="null", HTTP_SEC_FETCH_SITE="same-origin",
+    )  # fmt: skip
+    assert response.status_code == 403
