@@ -13,7 +13,7 @@ export PORT FLOWER_PORT PUBLIC_BASE_URL
 # Local stand-ins start only for what the environment does not configure.
 STANDINS := $(if $(REDIS_URL),,redis) $(if $(EMAIL_URL),,mail)
 
-.PHONY: run test install lint format lock clean
+.PHONY: run test bench install lint format lock clean
 
 $(BIN)/.installed: requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ run: install
 
 test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Benchmarks print markdown tables and keep raw numbers under bench/results/.
+bench: install
+	$(BIN)/python -m bench.enumeration_timing
 
 lint: install
 	$(BIN)/ruff check .
