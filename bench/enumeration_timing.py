@@ -52,10 +52,12 @@ def main() -> None:
     args = parser.parse_args()
 
     with running_stack({"THROTTLE_RATES": "off"}) as (base, env):
-        manage(env, "shell", "-c",
-               "from django.contrib.auth import get_user_model as g; "
-               f"g().objects.filter(username='bench-known').delete(); "
-               f"g().objects.create_user('bench-known', '{KNOWN}', 'a-long-bench-passphrase')")  # fmt: skip
+        create_known_user = (
+            "from django.contrib.auth import get_user_model as g; "
+            "g().objects.filter(username='bench-known').delete(); "
+            f"g().objects.create_user('bench-known', '{KNOWN}', 'a-long-bench-passphrase')"
+        )
+        manage(env, "shell", "-c", create_known_user)
         parts = urlsplit(base)
         bodies = {
             "known": json.dumps({"email": KNOWN}).encode(),
