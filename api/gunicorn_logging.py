@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from gunicorn.glogging import Logger
 
 # /accounts/reset/<uidb64>/<token>/ carries a live token until the view swaps it for the
 # session; the log keeps the shape of the URL, not the secret.
-_RESET_PATH = re.compile(r"(/reset/[^/\s]+/)(?!set-password/)[^/\s?]+")
-
-
-def redact(text: str) -> str:
-    return _RESET_PATH.sub(r"\1[token]", text)
+from shared.logging import redact
 
 
 class RedactingLogger(Logger):

@@ -102,6 +102,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Account security <no-reply@l
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 60 * 60)
+# Log the person in on the HTML pages once a reset completes. Off: a reset proves control of
+# the mailbox, and logging in should still prove the new password.
+PASSWORD_RESET_AUTO_LOGIN = env_bool("PASSWORD_RESET_AUTO_LOGIN", False)
 # When on, a reset request for an address no account uses sends a short "no account" email.
 RESET_NOTIFY_UNKNOWN_EMAIL = env_bool("RESET_NOTIFY_UNKNOWN_EMAIL", False)
 NUM_PROXIES = env_int("NUM_PROXIES", 0)
@@ -204,7 +207,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact": {"()": "shared.logging.RedactResetTokens"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

@@ -44,6 +44,21 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+class HandlerFailure(Exception):
+    """What a failed or retried task reports to Celery (and so to its logs and Flower): the
+    kind of failure without its details, which for SMTP name the recipients."""
+
+
+def describe(exc: BaseException) -> str:
+    """A log-safe summary: exception type and SMTP reply codes, never addresses."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({code for code, _ in exc.recipients.values()})
+        return f"SMTPRecipientsRefused codes={codes}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{type(exc).__name__} code={exc.smtp_code}"
+    return type(exc).__name__
+
+
 def retry_countdown(retries: int) -> float:
     """Exponential backoff with jitter: half the step fixed, half random, so that a burst of
     failures (an SMTP outage) does not come back as a burst."""
@@ -70,9 +85,11 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
         def task(self, message: dict) -> None:
             try:
                 event, payload = parse_event(message)
-            except EventError as exc:
-                # Retrying cannot fix a malformed message.
-                log.error("refused a malformed event on %s: %s", name, exc)
+            except EventError:
+                # Retrying cannot fix a malformed message. Its content may hold addresses,
+                # so the log names only what it claimed to be.
+                claimed = message.get("type") if isinstance(message, dict) else None
+                log.error("%s refused a malformed event (type %r)", name, claimed)
                 return
             if event.type != event_type:
                 log.error("%s received a %s event; ignored", name, event.type)
@@ -80,18 +97,18 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
             try:
                 func(event, payload)
             except Exception as exc:
+                summary = describe(exc)
                 if not is_transient(exc) or self.request.retries >= MAX_RETRIES:
                     log.error(
-                        "%s gave up on event %s after %d tries: %r",
-                        name,
-                        event.id,
-                        self.request.retries + 1,
-                        exc,
-                    )
-                    raise
+                        "%s gave up on event %s after %d tries: %s",
+                        name, event.id, self.request.retries + 1, summary,
+                    )  # fmt: skip
+                    raise HandlerFailure(summary) from None
                 countdown = retry_countdown(self.request.retries)
-                log.warning("%s will retry event %s in %.1fs: %r", name, event.id, countdown, exc)
-                raise self.retry(exc=exc, countdown=countdown) from exc
+                log.warning(
+                    "%s will retry event %s in %.1fs: %s", name, event.id, countdown, summary
+                )
+                raise self.retry(exc=HandlerFailure(summary), countdown=countdown) from None
 
         HANDLERS[name] = func
         func.task = task  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.shortcuts import render
 from django.urls import reverse_lazy
@@ -79,6 +80,10 @@ class PasswordResetConfirmView(ThrottledPostMixin, auth_views.PasswordResetConfi
     form_class = ResetSetPasswordForm
     token_generator = reset_token_generator
     throttle_scope = "confirm_ip"
+
+    @property
+    def post_reset_login(self):
+        return settings.PASSWORD_RESET_AUTO_LOGIN
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "request": self.request}

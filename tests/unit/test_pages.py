@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.gunicorn_logging import redact
+from shared.logging import redact
 from tests.conftest import queued_messages
 
 

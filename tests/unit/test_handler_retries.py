@@ -1,0 +1,73 @@
+"""Which failures a handler retries, and what its logs may say about them."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+
+import pytest
+from django.db import OperationalError
+
+from shared.events import PasswordResetRequestedV1, make_event
+from tests.factories import make_user
+from workers.handlers import password_reset
+from workers.registry import MAX_RETRIES, is_transient, retry_countdown
+
+
+@pytest.mark.parametrize(
+    ("exc", "transient"),
+    [
+        (smtplib.SMTPResponseException(421, b"try later"), True),
+        (smtplib.SMTPDataError(451, b"local error"), True),
+        (smtplib.SMTPRecipientsRefused({"a@x": (450, b"busy")}), True),
+        (smtplib.SMTPServerDisconnected("gone"), True),
+        (ConnectionRefusedError(), True),
+        (TimeoutError(), True),
+        (OperationalError("server closed the connection"), True),
+        (smtplib.SMTPRecipientsRefused({"a@x": (550, b"no such user")}), False),
+        (smtplib.SMTPResponseException(554, b"rejected"), False),
+        (smtplib.SMTPAuthenticationError(535, b"bad credentials"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_transient_failures_are_told_from_permanent_ones(exc, transient):
+    assert is_transient(exc) is transient
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap():
+    for retries in range(12):
+        step = min(600, 2 * 2**retries)
+        samples = {retry_countdown(retries) for _ in range(20)}
+        assert all(step / 2 <= s <= step for s in samples)
+        assert len(samples) > 1
+
+
+@pytest.mark.django_db
+def test_a_busy_recipient_is_retried_then_given_up_without_the_address_in_any_log(
+    monkeypatch, caplog
+):
+    make_user("mike", "mike@example.org")
+
+    def refuse(*args, **kwargs):
+        raise smtplib.SMTPRecipientsRefused({"mike@example.org": (450, b"mailbox busy")})
+
+    monkeypatch.setattr(password_reset, "send_templated_email", refuse)
+    message = make_event(PasswordResetRequestedV1(email="mike@example.org")).to_message()
+    with caplog.at_level(logging.INFO):
+        # Run eagerly, Celery performs the retries inline, without their countdowns.
+        result = password_reset.send_password_reset_email.task.apply(args=[message])
+    assert caplog.text.count("will retry event") == MAX_RETRIES
+    assert f"gave up on event {message['id']} after {MAX_RETRIES + 1} tries" in caplog.text
+    assert result.state == "FAILURE"
+    assert "SMTPRecipientsRefused codes=[450]" in caplog.text
+    assert "mike@example.org" not in caplog.text
+
+
+def test_a_malformed_event_is_refused_without_logging_its_content(caplog):
+    message = make_event(PasswordResetRequestedV1(email="secret@example.org")).to_message()
+    message["payload"]["email"] = ["secret@example.org"]
+    with caplog.at_level(logging.INFO):
+        result = password_reset.send_password_reset_email.task.apply(args=[message])
+    assert result.state == "SUCCESS"  # dropped, not retried forever
+    assert "refused a malformed event" in caplog.text
+    assert "secret@example.org" not in caplog.text
