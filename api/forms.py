@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.utils.translation import gettext_lazy as _
 
 from api import client
+from shared.password_change import change_password
 from shared.password_reset import complete_password_reset, request_password_reset
 
 
@@ -44,5 +45,29 @@ class ResetSetPasswordForm(SetPasswordForm):
             self.cleaned_data["new_password1"],
             ip=client.client_ip(self.request),
             user_agent=client.user_agent(self.request),
+            language=client.language(self.request),
+        )
+        return self.user
+
+
+class ChangePasswordForm(PasswordChangeForm):
+    """Django's change-password form, saved through the change flow: the event is committed
+    with the password, and this browser session is the one kept."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+        for name in ("new_password1", "new_password2"):
+            self.fields[name].max_length = settings.PASSWORD_MAX_LENGTH
+            self.fields[name].widget.attrs["maxlength"] = settings.PASSWORD_MAX_LENGTH
+
+    def save(self, commit=True):
+        change_password(
+            self.user,
+            self.cleaned_data["new_password1"],
+            ip=client.client_ip(self.request),
+            user_agent=client.user_agent(self.request),
+            language=client.language(self.request),
+            keep_session_key=self.request.session.session_key,
         )
         return self.user

@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from shared.password_reset import InvalidResetLink, user_for_link, validate_new_password
+from shared.password_reset import InvalidResetLink, user_for_link
+from shared.passwords import validate_new_password
 
 INVALID_LINK = _("This password reset link is invalid, expired or already used. Ask for a new one.")
 
@@ -63,4 +64,64 @@ class PasswordResetConfirmSerializer(serializers.Serializer):
 
 
 class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class LoginSerializer(serializers.Serializer):
+    """dj-rest-auth's fields: ``email`` or ``username``, and ``password``."""
+
+    email = StrictEmailField(max_length=254, required=False)
+    username = StrictCharField(max_length=150, required=False)
+    password = StrictCharField(
+        max_length=settings.PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True
+    )
+
+    def validate(self, attrs):
+        if bool(attrs.get("email")) == bool(attrs.get("username")):
+            raise serializers.ValidationError(_("Give either an email or a username."))
+        return attrs
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = StrictCharField(max_length=4096)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class SessionSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="family")
+    created = serializers.DateTimeField(source="created_at")
+    last_used = serializers.DateTimeField(source="last_used_at")
+    ip = serializers.IPAddressField(allow_null=True)
+    user_agent = serializers.CharField()
+    current = serializers.SerializerMethodField()
+
+    def get_current(self, row) -> bool:
+        return str(row.family) == self.context.get("current_family")
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = StrictCharField(
+        max_length=settings.PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True
+    )
+    new_password1 = password_field()
+    new_password2 = password_field()
+
+    def validate(self, attrs):
+        user = self.context["request"].user
+        if not user.check_password(attrs["old_password"]):
+            raise serializers.ValidationError(
+                {"old_password": [_("Your old password was entered incorrectly.")]}
+            )
+        try:
+            validate_new_password(attrs["new_password1"], attrs["new_password2"], user)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"new_password2": list(exc.messages)}) from None
+        return attrs
+
+
+class PasswordChangedSerializer(TokenPairSerializer):
     detail = serializers.CharField()

@@ -3,9 +3,23 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api.views import accounts, devmail, health
+from api.views.password_change import PasswordChangeView
 from api.views.password_reset import PasswordResetConfirmView, PasswordResetView
+from api.views.sessions import (
+    LoginView,
+    LogoutView,
+    RefreshView,
+    SessionDetailView,
+    SessionListView,
+)
 
 api_auth = [
+    path("login/", LoginView.as_view(), name="api_login"),
+    path("token/refresh/", RefreshView.as_view(), name="api_token_refresh"),
+    path("logout/", LogoutView.as_view(), name="api_logout"),
+    path("sessions/", SessionListView.as_view(), name="api_sessions"),
+    path("sessions/<uuid:family>/", SessionDetailView.as_view(), name="api_session"),
+    path("password/change/", PasswordChangeView.as_view(), name="api_password_change"),
     path("password/reset/", PasswordResetView.as_view(), name="api_password_reset"),
     path(
         "password/reset/confirm/",

@@ -6,3 +6,6 @@ class SharedConfig(AppConfig):
     label = "shared"
     verbose_name = "Events and outbox"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from shared import browser_sessions  # noqa: F401 - connects the login signal

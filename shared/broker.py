@@ -58,5 +58,15 @@ app.conf.update(
             "schedule": float(os.environ.get("OUTBOX_RELAY_INTERVAL", 5)),
             "options": {"queue": "security", "expires": 30},
         },
+        "purge-processed-events": {
+            "task": "maintenance.purge_processed_events",
+            "schedule": 6 * 3600.0,
+            "options": {"queue": "security", "expires": 600},
+        },
+        "purge-expired-tokens": {
+            "task": "maintenance.purge_expired_tokens",
+            "schedule": 3600.0,
+            "options": {"queue": "security", "expires": 600},
+        },
     },
 )

@@ -57,7 +57,13 @@ class PasswordChangedV1(Payload):
     keep_token_family: str | None = Field(default=None, max_length=64)
     ip: str | None = Field(default=None, max_length=45)
     user_agent: str = Field(default="", max_length=512)
+    language: str = Field(default="en", max_length=16)
     changed_at: datetime
+
+    @field_validator("user_agent", mode="before")
+    @classmethod
+    def _truncate_user_agent(cls, value: Any) -> Any:
+        return value[:512] if isinstance(value, str) else value
 
 
 PAYLOADS: dict[tuple[str, int], type[Payload]] = {
@@ -135,6 +141,10 @@ class Subscription(BaseModel):
 SUBSCRIPTIONS: dict[str, tuple[Subscription, ...]] = {
     PASSWORD_RESET_REQUESTED: (
         Subscription(task="handlers.send_password_reset_email", queue="email"),
+    ),
+    PASSWORD_CHANGED: (
+        Subscription(task="handlers.revoke_user_sessions", queue="security"),
+        Subscription(task="handlers.send_password_changed_notice", queue="email"),
     ),
 }
 

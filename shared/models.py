@@ -44,3 +44,66 @@ class PasswordResetNonce(models.Model):
 
     def __str__(self) -> str:
         return f"reset nonce of user {self.user_id}"
+
+
+class RefreshToken(models.Model):
+    """The whitelist: one row per signed-in session (a refresh-token family), holding the jti
+    of the family's current refresh token.
+
+    A refresh token is honoured only while its jti is here. Each refresh swaps the jti (a
+    compare-and-set); presenting a jti that was swapped out means a copy of an old token is in
+    someone's hands, and the whole family is deleted.
+    """
+
+    jti = models.CharField(max_length=64, unique=True)
+    family = models.UUIDField(unique=True, help_text="The session: stable across rotations.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="refresh_tokens"
+    )
+    created_at = models.DateTimeField(help_text="When the session began (login).")
+    last_used_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="refresh_user_created")]
+
+    def __str__(self) -> str:
+        return f"session {self.family} of user {self.user_id}"
+
+
+class UserSession(models.Model):
+    """Which Django sessions (cookie logins) belong to which user, recorded at login.
+
+    Django's session table is keyed by session key only; ending a user's sessions would mean
+    decoding every row. This index makes it a lookup of that user's rows.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="browser_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="usersession_user_created")]
+
+    def __str__(self) -> str:
+        return f"browser session of user {self.user_id}"
+
+
+class ProcessedEvent(models.Model):
+    """Handlers that already ran for an event: a redelivered event is not handled twice."""
+
+    event_id = models.UUIDField()
+    handler = models.CharField(max_length=100)
+    processed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event_id", "handler"], name="processed_event_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handler} {self.event_id}"

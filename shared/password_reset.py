@@ -5,26 +5,23 @@ looks the address up, so a known and an unknown address cost the same and answer
 The worker finds the accounts and mails each one, at the address stored on it, a link whose
 token is issued at that moment (so the links sent before it stop working).
 
-Confirm: the token is checked, the new password validated (a refusal spends nothing), then the
-password is swapped with a compare-and-set on the old hash, in the same transaction as the
-``password.changed`` event: of any number of concurrent confirms of one link, one wins.
+Confirm: the token is checked, the new password validated (a refusal spends nothing), then
+``shared.passwords.swap_password`` sets it: of any number of concurrent confirms, one wins.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from shared import ratelimit
-from shared.events import Event, PasswordChangedV1, PasswordResetRequestedV1, make_event
+from shared.events import Event, PasswordResetRequestedV1, make_event
+from shared.passwords import PasswordChangedMeanwhile, swap_password
 from shared.publisher import publish
 from shared.tokens import reset_token_generator, rotate_nonce
 
@@ -90,40 +87,19 @@ def user_for_link(uidb64: str, token: str):
     return user
 
 
-def validate_new_password(password1: str, password2: str, user) -> None:
-    """Raise ValidationError (with the reasons) unless the two match and pass the rules."""
-    if password1 != password2:
-        # Django's own wording, so its translations apply.
-        raise ValidationError(
-            SetPasswordForm.error_messages["password_mismatch"], code="password_mismatch"
-        )
-    password_validation.validate_password(password1, user)
-
-
-def complete_password_reset(user, new_password: str, *, ip: str | None, user_agent: str) -> None:
+def complete_password_reset(
+    user, new_password: str, *, ip: str | None, user_agent: str, language: str = "en"
+) -> None:
     """Set ``user``'s password, once: raises InvalidResetLink if the link was used meanwhile.
 
-    ``user`` is the row as it was when the token was checked. The update only matches while
-    the password hash and email are still those, so a concurrent confirm that got there first
-    (or any other password or email change) makes this one fail instead of overwriting it.
+    ``user`` is the row as it was when the token was checked; the swap only matches while the
+    password hash and email are still those (see ``shared.passwords``), so of concurrent
+    confirms of one link exactly one succeeds. The new nonce kills any other link sent.
     """
-    User = get_user_model()  # noqa: N806
-    email_field = User.get_email_field_name()
-    new_hash = make_password(new_password)  # slow on purpose: done before taking any lock
-    with transaction.atomic():
-        swapped = User._default_manager.filter(
-            pk=user.pk, password=user.password, **{email_field: email_of(user)}
-        ).update(password=new_hash)
-        if swapped != 1:
-            raise InvalidResetLink
-        rotate_nonce(user)
-        publish(
-            make_event(
-                PasswordChangedV1(
-                    user_id=user.pk, reason="reset", ip=ip, user_agent=user_agent,
-                    changed_at=timezone.now(),
-                )
-            )
+    try:
+        swap_password(
+            user, new_password, reason="reset", ip=ip, user_agent=user_agent, language=language,
+            in_same_transaction=lambda: rotate_nonce(user),
         )  # fmt: skip
-    user.password = new_hash
-    password_validation.password_changed(new_password, user)
+    except PasswordChangedMeanwhile:
+        raise InvalidResetLink from None

@@ -4,6 +4,7 @@ from shared.broker import app
 
 app.conf.imports = (
     "workers.handlers.password_reset",
+    "workers.handlers.password_changed",
     "workers.maintenance",
 )
 

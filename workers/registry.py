@@ -2,9 +2,9 @@
 
 A handler is a plain function ``(event, payload) -> None`` registered with ``@handles``, which
 turns it into a Celery task named ``handlers.<function name>`` on the queue that
-``shared.events.SUBSCRIPTIONS`` assigns to it. The task validates the envelope, then calls the
-function; transient failures (SMTP, network, database) are retried with exponential backoff and
-jitter.
+``shared.events.SUBSCRIPTIONS`` assigns to it. The task validates the envelope, skips events
+this handler already handled (``ProcessedEvent``, by event id), then calls the function;
+transient failures (SMTP, network, database) are retried with exponential backoff and jitter.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from django.db import InterfaceError, OperationalError
 
 from shared.broker import app
 from shared.events import SUBSCRIPTIONS, Event, EventError, Payload, parse_event
+from shared.models import ProcessedEvent
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,9 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
             if event.type != event_type:
                 log.error("%s received a %s event; ignored", name, event.type)
                 return
+            if ProcessedEvent.objects.filter(event_id=event.id, handler=name).exists():
+                log.info("%s already handled event %s; redelivery ignored", name, event.id)
+                return
             try:
                 func(event, payload)
             except Exception as exc:
@@ -109,6 +113,7 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
                     "%s will retry event %s in %.1fs: %s", name, event.id, countdown, summary
                 )
                 raise self.retry(exc=HandlerFailure(summary), countdown=countdown) from None
+            ProcessedEvent.objects.get_or_create(event_id=event.id, handler=name)
 
         HANDLERS[name] = func
         func.task = task  # type: ignore[attr-defined]

@@ -6,15 +6,18 @@ import math
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
 from api.client import client_ip
-from api.forms import PasswordResetRequestForm, ResetSetPasswordForm
+from api.forms import ChangePasswordForm, PasswordResetRequestForm, ResetSetPasswordForm
 from shared import ratelimit
+from shared.browser_sessions import session_key_cycled
 from shared.password_reset import InvalidResetLink
+from shared.passwords import PasswordChangedMeanwhile
 from shared.tokens import reset_token_generator
 
 
@@ -32,13 +35,16 @@ def _no_referrer(view):
 
 
 class ThrottledPostMixin:
-    """Apply a ``THROTTLE_RATES`` scope, per client IP, to form submissions."""
+    """Apply a ``THROTTLE_RATES`` scope (per client IP unless overridden) to form posts."""
 
     throttle_scope: str = ""
 
+    def throttle_ident(self, request) -> str | None:
+        return client_ip(request)
+
     def post(self, request, *args, **kwargs):
-        ip = client_ip(request)
-        wait = ratelimit.hit(self.throttle_scope, ip) if ip else None
+        ident = self.throttle_ident(request)
+        wait = ratelimit.hit(self.throttle_scope, ident) if ident else None
         if wait is not None:
             seconds = math.ceil(wait)
             response = render(request, "accounts/throttled.html", {"seconds": seconds}, status=429)
@@ -102,9 +108,27 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "accounts/password_reset_complete.html"
 
 
-class PasswordChangeView(auth_views.PasswordChangeView):
+class PasswordChangeView(ThrottledPostMixin, auth_views.PasswordChangeView):
     template_name = "accounts/password_change_form.html"
     success_url = reverse_lazy("password_change_done")
+    form_class = ChangePasswordForm
+    throttle_scope = "change_user"
+
+    def throttle_ident(self, request):
+        return f"user:{request.user.pk}"
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form):
+        old_key = self.request.session.session_key
+        try:
+            # Saves, then keeps this browser signed in (Django cycles the session key).
+            response = super().form_valid(form)
+        except PasswordChangedMeanwhile:
+            return redirect_to_login(self.request.get_full_path())
+        session_key_cycled(old_key, self.request.session.session_key, form.user)
+        return response
 
 
 class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):

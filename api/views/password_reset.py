@@ -87,6 +87,7 @@ class PasswordResetConfirmView(ResetResponseMixin, GenericAPIView):
                 serializer.validated_data["new_password1"],
                 ip=client.client_ip(request),
                 user_agent=client.user_agent(request),
+                language=client.language(request),
             )
         except InvalidResetLink:
             return Response({"token": [INVALID_LINK]}, status=status.HTTP_400_BAD_REQUEST)

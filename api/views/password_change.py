@@ -1,0 +1,57 @@
+"""POST /api/auth/password/change/: a new password for the signed-in caller."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from api import client
+from api.authentication import SessionJWTAuthentication
+from api.serializers import PasswordChangedSerializer, PasswordChangeSerializer
+from api.throttles import ChangeUserThrottle
+from api.views.password_reset import ResetResponseMixin
+from shared.password_change import change_password
+from shared.passwords import PasswordChangedMeanwhile
+from shared.sessions import FAMILY_CLAIM, SessionError
+
+PASSWORD_CHANGED = _("Your password has been changed. Your other sessions have ended.")
+
+
+class PasswordChangeView(ResetResponseMixin, GenericAPIView):
+    authentication_classes = [SessionJWTAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ChangeUserThrottle]
+    serializer_class = PasswordChangeSerializer
+
+    @extend_schema(
+        summary="Change the caller's password",
+        description="Every other session ends at once; the caller's continues with the fresh "
+        "pair in the response.",
+        responses={200: PasswordChangedSerializer,
+                   400: OpenApiResponse(description="Wrong old password, or a refused new one."),
+                   401: OpenApiResponse(description="Missing, invalid or revoked access token."),
+                   429: OpenApiResponse(description="Too many attempts for this user.")},
+    )  # fmt: skip
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            pair = change_password(
+                request.user,
+                serializer.validated_data["new_password1"],
+                ip=client.client_ip(request),
+                user_agent=client.user_agent(request),
+                language=client.language(request),
+                keep_token_family=uuid.UUID(str(request.auth[FAMILY_CLAIM])),
+            )
+        except (PasswordChangedMeanwhile, SessionError, KeyError, ValueError):
+            raise AuthenticationFailed(_("This session has ended. Log in again.")) from None
+        return Response(
+            {"detail": PASSWORD_CHANGED, "access": pair.access, "refresh": pair.refresh}
+        )

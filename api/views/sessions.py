@@ -1,0 +1,138 @@
+"""JSON endpoints of JWT sessions: login, refresh, logout, and the list of one's sessions."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.signals import user_logged_in
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed, NotFound
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from api import client
+from api.authentication import SessionJWTAuthentication
+from api.serializers import (
+    DetailSerializer,
+    LoginSerializer,
+    RefreshSerializer,
+    SessionSerializer,
+    TokenPairSerializer,
+)
+from api.throttles import LoginIPThrottle
+from shared import sessions
+
+BAD_CREDENTIALS = _("Unable to log in with the provided credentials.")
+SESSION_ENDED = _("This session has ended. Log in again.")
+UNAUTHORIZED = OpenApiResponse(description="Invalid, expired, revoked or reused token.")
+
+
+def _authenticate(request, *, email: str | None, username: str | None, password: str):
+    """The account these credentials open, or None. Unknown accounts still cost one hash."""
+    if username:
+        return authenticate(request, username=username, password=password)
+    User = get_user_model()  # noqa: N806
+    email_field = User.get_email_field_name()
+    candidates = User._default_manager.filter(**{f"{email_field}__iexact": email})
+    for candidate in candidates[:5]:
+        user = authenticate(request, username=candidate.get_username(), password=password)
+        if user is not None:
+            return user
+    if not candidates:
+        # ModelBackend hashes the password for unknown usernames: same cost either way.
+        authenticate(request, username="\x00no-such-user", password=password)
+    return None
+
+
+class LoginView(GenericAPIView):
+    serializer_class = LoginSerializer
+    throttle_classes = [LoginIPThrottle]
+
+    @extend_schema(
+        summary="Log in: a new session and its token pair",
+        responses={200: TokenPairSerializer, 400: OpenApiResponse(description="Malformed body."),
+                   401: OpenApiResponse(description="Bad credentials."),
+                   429: OpenApiResponse(description="Too many attempts.")},
+    )  # fmt: skip
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user = _authenticate(
+            request, email=data.get("email"), username=data.get("username"),
+            password=data["password"],
+        )  # fmt: skip
+        if user is None:
+            raise AuthenticationFailed(BAD_CREDENTIALS)
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
+        pair = sessions.start_session(
+            user, ip=client.client_ip(request), user_agent=client.user_agent(request)
+        )
+        return Response({"access": pair.access, "refresh": pair.refresh})
+
+
+class RefreshView(GenericAPIView):
+    serializer_class = RefreshSerializer
+
+    @extend_schema(
+        summary="Swap a refresh token for a new pair (rotation)",
+        description="Presenting a refresh token that was already swapped ends its session.",
+        responses={200: TokenPairSerializer, 401: UNAUTHORIZED},
+    )
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            pair = sessions.rotate(
+                serializer.validated_data["refresh"], get_user_model(),
+                ip=client.client_ip(request), user_agent=client.user_agent(request),
+            )  # fmt: skip
+        except sessions.SessionError:
+            raise AuthenticationFailed(SESSION_ENDED, code="token_not_valid") from None
+        return Response({"access": pair.access, "refresh": pair.refresh})
+
+
+class LogoutView(GenericAPIView):
+    serializer_class = RefreshSerializer
+
+    @extend_schema(
+        summary="Log out: end the session of a refresh token",
+        responses={200: DetailSerializer, 401: UNAUTHORIZED},
+    )
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            sessions.end_session(serializer.validated_data["refresh"])
+        except sessions.SessionError:
+            raise AuthenticationFailed(SESSION_ENDED, code="token_not_valid") from None
+        return Response({"detail": _("Logged out.")})
+
+
+class SessionListView(GenericAPIView):
+    authentication_classes = [SessionJWTAuthentication]
+    permission_classes = [IsAuthenticated]
+    serializer_class = SessionSerializer
+    pagination_class = None
+
+    @extend_schema(summary="The caller's sessions", responses={200: SessionSerializer(many=True)})
+    def get(self, request):
+        rows = sessions.sessions_of(request.user)
+        context = {"current_family": str(request.auth.get(sessions.FAMILY_CLAIM))}
+        return Response(SessionSerializer(rows, many=True, context=context).data)
+
+
+class SessionDetailView(GenericAPIView):
+    authentication_classes = [SessionJWTAuthentication]
+    permission_classes = [IsAuthenticated]
+    serializer_class = None
+
+    @extend_schema(summary="End one of the caller's sessions", responses={204: None, 404: None})
+    def delete(self, request, family: uuid.UUID):
+        if not sessions.end_family(request.user, family):
+            raise NotFound(_("No such session."))
+        return Response(status=status.HTTP_204_NO_CONTENT)

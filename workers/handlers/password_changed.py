@@ -1,0 +1,63 @@
+"""``password.changed``: end the user's other sessions (``security``), tell them (``email``)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import translation
+
+from shared.browser_sessions import end_browser_sessions
+from shared.events import PASSWORD_CHANGED, Event, PasswordChangedV1
+from shared.models import RefreshToken
+from shared.password_reset import email_of
+from workers.emails import send_templated_email
+from workers.registry import handles
+
+log = logging.getLogger(__name__)
+
+
+@handles(PASSWORD_CHANGED)
+def revoke_user_sessions(event: Event, payload: PasswordChangedV1) -> None:
+    """Delete the whitelist rows and Django sessions begun before the change, but the caller's.
+
+    Their tokens were already refused from the moment of the change (password fingerprint);
+    this removes what is left. Sessions begun after the change (a new login with the new
+    password) are untouched. Reads only this user's rows, through indexes on (user, created).
+    """
+    tokens = RefreshToken.objects.filter(
+        user_id=payload.user_id, created_at__lte=payload.changed_at
+    )
+    if payload.keep_token_family:
+        tokens = tokens.exclude(family=uuid.UUID(payload.keep_token_family))
+    deleted_tokens, _ = tokens.delete()
+    ended = end_browser_sessions(
+        payload.user_id, before=payload.changed_at, keep=payload.keep_session_key
+    )
+    log.info(
+        "password change %s of user %s: %d refresh token(s) and %d browser session(s) ended",
+        event.id, payload.user_id, deleted_tokens, ended,
+    )  # fmt: skip
+
+
+@handles(PASSWORD_CHANGED)
+def send_password_changed_notice(event: Event, payload: PasswordChangedV1) -> None:
+    user = get_user_model()._default_manager.filter(pk=payload.user_id).first()
+    if user is None or not email_of(user):
+        return
+    with translation.override(payload.language):
+        send_templated_email(
+            "password_changed",
+            to=email_of(user),
+            context={
+                "user": user,
+                "reason": payload.reason,
+                "changed_at": payload.changed_at,
+                "ip": payload.ip or "",
+                "user_agent": payload.user_agent,
+                "reset_url": settings.PUBLIC_BASE_URL + reverse("password_reset"),
+            },
+        )
