@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework_simplejwt.exceptions import TokenError
@@ -112,16 +111,15 @@ def rotate(raw: str, user_model, *, ip: str | None, user_agent: str) -> TokenPai
     if not token_matches_password(old, user):
         raise SessionError("the password has changed since this token was issued")
     refresh, pair = _issue(user, family)
-    with transaction.atomic():
-        swapped = RefreshToken.objects.filter(jti=old["jti"], family=family, user=user).update(
-            jti=refresh["jti"], last_used_at=timezone.now(), expires_at=_expiry(refresh),
-            ip=ip, user_agent=user_agent[:512],
-        )  # fmt: skip
-        if swapped != 1:
-            # Not the family's current token: a stolen copy, or the thief's after the owner
-            # refreshed. Either way nobody can tell which holder is genuine, so both lose it.
-            RefreshToken.objects.filter(family=family, user=user).delete()
-            raise SessionError("refresh token reused; the session has been ended")
+    swapped = RefreshToken.objects.filter(jti=old["jti"], family=family, user=user).update(
+        jti=refresh["jti"], last_used_at=timezone.now(), expires_at=_expiry(refresh),
+        ip=ip, user_agent=user_agent[:512],
+    )  # fmt: skip
+    if swapped != 1:
+        # Not the family's current token: a stolen copy, or the thief's after the owner
+        # refreshed. Nobody can tell which holder is genuine, so both lose the session.
+        RefreshToken.objects.filter(family=family, user=user).delete()
+        raise SessionError("refresh token reused; the session has been ended")
     return pair
 
 

@@ -48,7 +48,15 @@ def _authenticate(request, *, email: str | None, username: str | None, password:
     return None
 
 
-class LoginView(GenericAPIView):
+class TokenEndpointMixin:
+    """These endpoints take credentials in the body, not a header; a refusal is still a 401
+    (DRF answers 403 when a view has no authentication scheme to name)."""
+
+    def get_authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class LoginView(TokenEndpointMixin, GenericAPIView):
     serializer_class = LoginSerializer
     throttle_classes = [LoginIPThrottle]
 
@@ -75,7 +83,7 @@ class LoginView(GenericAPIView):
         return Response({"access": pair.access, "refresh": pair.refresh})
 
 
-class RefreshView(GenericAPIView):
+class RefreshView(TokenEndpointMixin, GenericAPIView):
     serializer_class = RefreshSerializer
 
     @extend_schema(
@@ -96,7 +104,7 @@ class RefreshView(GenericAPIView):
         return Response({"access": pair.access, "refresh": pair.refresh})
 
 
-class LogoutView(GenericAPIView):
+class LogoutView(TokenEndpointMixin, GenericAPIView):
     serializer_class = RefreshSerializer
 
     @extend_schema(

@@ -1,0 +1,140 @@
+"""Changing a password: the old one is required, other sessions end at once, the caller's
+continues, and the password and its event are committed together."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from shared.models import OutboxEvent
+from tests.api_client import Device
+from tests.conftest import queued_messages, set_rates
+from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _redis(fake_redis):
+    return fake_redis
+
+
+@pytest.fixture
+def alice():
+    return make_user()
+
+
+def signed_in(*names):
+    devices = [Device(name) for name in names]
+    for device in devices:
+        assert device.login(PASSWORD, username="alice").status_code == 200
+    return devices
+
+
+def test_a_change_ends_every_other_session_at_once_and_keeps_the_callers(alice):
+    a, b = signed_in("device-a", "device-b")
+    b_access, b_refresh, a_old_access = b.access, b.refresh, a.access
+    response = a.change_password(PASSWORD, NEW_PASSWORD)
+    assert response.status_code == 200
+    assert set(response.json()) == {"detail", "access", "refresh"}
+    # No worker has run: refusal is immediate, from the password fingerprint.
+    assert b.sessions(b_access).status_code == 401
+    assert b.refresh_tokens(b_refresh).status_code == 401
+    assert a.sessions(a_old_access).status_code == 401
+    # The caller's fresh pair works, and its session is the same one.
+    listing = a.sessions().json()
+    assert [s["current"] for s in listing if s["current"]] == [True]
+    assert a.refresh_tokens().status_code == 200
+
+
+def test_the_old_password_is_required(alice):
+    [a] = signed_in("a")
+    response = a.change_password("not-my-password", NEW_PASSWORD)
+    assert response.status_code == 400
+    assert "old_password" in response.json()
+    assert get_user_model().objects.get(pk=alice.pk).check_password(PASSWORD)
+
+
+def test_the_new_password_must_pass_the_rules(alice):
+    [a] = signed_in("a")
+    response = a.change_password(PASSWORD, "short")
+    assert response.status_code == 400
+    assert "too short" in response.json()["new_password2"][0]
+
+
+def test_a_change_needs_a_bearer_token(alice):
+    response = Device().post("password/change/", {"old_password": PASSWORD,
+                             "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})  # fmt: skip
+    assert response.status_code == 401
+
+
+def test_changes_are_throttled_per_user(settings, alice):
+    set_rates(settings, change_user="2/min")
+    a, b = signed_in("a", "b")
+    assert a.change_password("wrong-1", NEW_PASSWORD).status_code == 400
+    assert b.change_password("wrong-2", NEW_PASSWORD).status_code == 400
+    assert a.change_password("wrong-3", NEW_PASSWORD).status_code == 429
+
+
+def test_the_change_publishes_password_changed_for_both_queues(alice, fake_redis):
+    [a] = signed_in("a")
+    a.change_password(PASSWORD, NEW_PASSWORD)
+    [security] = queued_messages(fake_redis, "security")
+    [email] = queued_messages(fake_redis, "email")
+    assert security["headers"]["task"] == "handlers.revoke_user_sessions"
+    assert email["headers"]["task"] == "handlers.send_password_changed_notice"
+    payload = security["args"]["payload"]
+    assert payload["reason"] == "change"
+    assert payload["user_id"] == alice.pk
+    assert payload["keep_token_family"] == a.sessions().json()[0]["id"]
+    assert payload["user_agent"] == "a"
+
+
+def test_no_password_is_saved_without_its_event(alice, monkeypatch):
+    [a] = signed_in("a")
+
+    def broken_outbox(*args, **kwargs):
+        raise RuntimeError("the outbox table is unwritable")
+
+    monkeypatch.setattr(OutboxEvent.objects, "create", broken_outbox)
+    with pytest.raises(RuntimeError):
+        a.change_password(PASSWORD, NEW_PASSWORD)
+    assert get_user_model().objects.get(pk=alice.pk).check_password(PASSWORD)
+    assert a.sessions().status_code == 200  # nothing changed, the session lives on
+
+
+def test_with_redis_down_the_event_waits_in_the_outbox(alice, fake_redis):
+    [a] = signed_in("a")
+    fake_redis.server.connected = False
+    assert a.change_password(PASSWORD, NEW_PASSWORD).status_code == 200
+    [row] = OutboxEvent.objects.all()
+    assert row.type == "password.changed"
+    assert row.message["payload"]["reason"] == "change"
+
+
+def test_a_completed_reset_ends_every_session_at_once(alice, client):
+    import json
+
+    a, b = signed_in("a", "b")
+    alice.refresh_from_db()  # logging in changed last_login, which reset tokens cover
+    body = {**issue_link(alice), "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    response = client.post("/api/auth/password/reset/confirm/", data=json.dumps(body),
+                           content_type="application/json")  # fmt: skip
+    assert response.status_code == 200
+    for device in (a, b):
+        assert device.sessions().status_code == 401
+        assert device.refresh_tokens().status_code == 401
+
+
+def test_the_html_change_page_ends_other_browser_sessions_and_keeps_this_one(alice):
+    here, there = Client(), Client()
+    for browser in (here, there):
+        browser.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert there.get("/accounts/password-change/").status_code == 200
+    response = here.post("/accounts/password-change/", {
+        "old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD,
+    })  # fmt: skip
+    assert response.status_code == 302
+    assert here.get("/accounts/password-change/").status_code == 200
+    assert there.get("/accounts/password-change/").status_code == 302  # to the login page
