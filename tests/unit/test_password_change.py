@@ -64,8 +64,8 @@ def test_the_new_password_must_pass_the_rules(alice):
 
 
 def test_a_change_needs_a_bearer_token(alice):
-    response = Device().post("password/change/", {"old_password": PASSWORD,
-                             "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})  # fmt: skip
+    body = {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    response = Device().post("password/change/", body)
     assert response.status_code == 401
 
 

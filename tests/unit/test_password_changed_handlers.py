@@ -102,8 +102,9 @@ def test_the_notice_tells_when_from_where_and_how_to_react(settings):
     [message] = mail.outbox
     assert message.to == ["Alice@example.org"]
     assert message.subject == "Your password was changed"
-    for expected in ("203.0.113.5", "Firefox on Linux", payload.changed_at.strftime("%Y-%m-%d %H:%M"),
-                     "https://accounts.example.org/accounts/password-reset/"):  # fmt: skip
+    when = payload.changed_at.strftime("%Y-%m-%d %H:%M")
+    reset_page = "https://accounts.example.org/accounts/password-reset/"
+    for expected in ("203.0.113.5", "Firefox on Linux", when, reset_page):
         assert expected in message.body
     assert "https://accounts.example.org/accounts/password-reset/" in message.alternatives[0][0]
 
