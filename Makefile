@@ -36,6 +36,8 @@ test: install
 # Benchmarks print markdown tables and keep raw numbers under bench/results/.
 bench: install
 	$(BIN)/python -m bench.enumeration_timing
+	$(BIN)/python -m bench.auth_overhead
+	$(BIN)/python -m bench.purge_scaling
 
 lint: install
 	$(BIN)/ruff check .
