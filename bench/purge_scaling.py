@@ -115,7 +115,7 @@ def time_purge(repeats: int) -> tuple[list[float], int]:
         event = make_event(payload)
         statements: list[str] = []
 
-        def count(execute, sql, params, many, context):
+        def count(execute, sql, params, many, context, statements=statements):
             statements.append(sql)
             return execute(sql, params, many, context)
 
@@ -174,7 +174,8 @@ def main() -> None:
     for size in (args.small, args.large):
         print(f"| {size:,} | {results[size]['median_ms']:.2f} | {results[size]['queries']} |")
     print(
-        f"\nratio (large / small): {ratio:.2f}  (target ≤ 1.5: {'met' if ratio <= 1.5 else 'NOT met'})"
+        f"\nratio (large / small): {ratio:.2f}  "
+        f"(target ≤ 1.5: {'met' if ratio <= 1.5 else 'NOT met'})"
     )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"results": results, "ratio": ratio}))
