@@ -107,3 +107,31 @@ class ProcessedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.handler} {self.event_id}"
+
+
+class DeadLetter(models.Model):
+    """An event a handler could not handle: retries ran out, the failure was permanent, or
+    the message was malformed. Kept for operators to read (Django admin) and replay
+    (``manage.py replay_dead_letters``); nothing is dropped silently."""
+
+    class Reason(models.TextChoices):
+        RETRIES_EXHAUSTED = "retries_exhausted", "retries exhausted"
+        PERMANENT_FAILURE = "permanent_failure", "permanent failure"
+        MALFORMED = "malformed", "malformed event"
+
+    event_id = models.UUIDField(null=True, blank=True, db_index=True)
+    event_type = models.CharField(max_length=64, blank=True, default="")
+    task = models.CharField(max_length=100, help_text="The handler's task name.")
+    message = models.JSONField(help_text="The event as received.")
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    error = models.TextField(help_text="What failed, without personal data.")
+    attempts = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    replay_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.event_id} ({self.reason})"

@@ -14,11 +14,12 @@ import random
 import smtplib
 from collections.abc import Callable
 
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 
+from shared import dead_letters
 from shared.broker import app
 from shared.events import SUBSCRIPTIONS, Event, EventError, Payload, parse_event
-from shared.models import ProcessedEvent
+from shared.models import DeadLetter, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
@@ -85,38 +86,60 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
         )
         def task(self, message: dict) -> None:
             try:
-                event, payload = parse_event(message)
-            except EventError:
-                # Retrying cannot fix a malformed message. Its content may hold addresses,
-                # so the log names only what it claimed to be.
-                claimed = message.get("type") if isinstance(message, dict) else None
-                log.error("%s refused a malformed event (type %r)", name, claimed)
-                return
-            if event.type != event_type:
-                log.error("%s received a %s event; ignored", name, event.type)
-                return
-            if ProcessedEvent.objects.filter(event_id=event.id, handler=name).exists():
-                log.info("%s already handled event %s; redelivery ignored", name, event.id)
-                return
-            try:
-                func(event, payload)
-            except Exception as exc:
-                summary = describe(exc)
-                if not is_transient(exc) or self.request.retries >= MAX_RETRIES:
-                    log.error(
-                        "%s gave up on event %s after %d tries: %s",
-                        name, event.id, self.request.retries + 1, summary,
+                try:
+                    event, payload = parse_event(message)
+                    if event.type != event_type:
+                        raise EventError(f"{name} does not handle {event.type}")
+                except EventError:
+                    # Retrying cannot fix a malformed message. Its content may hold
+                    # addresses, so the log names only what it claimed to be.
+                    claimed = message.get("type") if isinstance(message, dict) else None
+                    log.error("%s refused a malformed event (type %r)", name, claimed)
+                    dead_letters.record(
+                        task=name, message=message, reason=DeadLetter.Reason.MALFORMED,
+                        error="malformed event", attempts=self.request.retries + 1,
                     )  # fmt: skip
-                    raise HandlerFailure(summary) from None
-                countdown = retry_countdown(self.request.retries)
-                log.warning(
-                    "%s will retry event %s in %.1fs: %s", name, event.id, countdown, summary
-                )
-                raise self.retry(exc=HandlerFailure(summary), countdown=countdown) from None
-            ProcessedEvent.objects.get_or_create(event_id=event.id, handler=name)
+                    return
+                if ProcessedEvent.objects.filter(event_id=event.id, handler=name).exists():
+                    log.info("%s already handled event %s; redelivery ignored", name, event.id)
+                    return
+                func(event, payload)
+                ProcessedEvent.objects.get_or_create(event_id=event.id, handler=name)
+            except Exception as exc:
+                give_up(self, name, message, exc)
 
         HANDLERS[name] = func
         func.task = task  # type: ignore[attr-defined]
         return func
 
     return register
+
+
+def give_up(task, name: str, message, exc: Exception):
+    """Retry a transient failure; otherwise record a dead letter. Always raises."""
+    summary = describe(exc)
+    transient = is_transient(exc)
+    tries = task.request.retries + 1
+    if transient and task.request.retries < MAX_RETRIES:
+        countdown = retry_countdown(task.request.retries)
+        log.warning("%s will retry event %s in %.1fs: %s", name, _id(message), countdown, summary)
+        raise task.retry(exc=HandlerFailure(summary), countdown=countdown) from None
+    log.error("%s gave up on event %s after %d tries: %s", name, _id(message), tries, summary)
+    reason = (
+        DeadLetter.Reason.RETRIES_EXHAUSTED if transient else DeadLetter.Reason.PERMANENT_FAILURE
+    )
+    try:
+        dead_letters.record(
+            task=name, message=message, reason=reason, error=summary, attempts=tries
+        )
+    except DatabaseError:
+        # Not even the dead letter can be written: keep the message alive instead.
+        log.error("%s cannot record the dead letter of %s; retrying later", name, _id(message))
+        raise task.retry(
+            exc=HandlerFailure(summary), countdown=RETRY_BACKOFF_MAX, max_retries=None
+        ) from None
+    raise HandlerFailure(summary) from None
+
+
+def _id(message) -> str:
+    return str(message.get("id")) if isinstance(message, dict) else "?"

@@ -63,6 +63,7 @@ def test_a_busy_recipient_is_retried_then_given_up_without_the_address_in_any_lo
     assert "mike@example.org" not in caplog.text
 
 
+@pytest.mark.django_db
 def test_a_malformed_event_is_refused_without_logging_its_content(caplog):
     message = make_event(PasswordResetRequestedV1(email="secret@example.org")).to_message()
     message["payload"]["email"] = ["secret@example.org"]

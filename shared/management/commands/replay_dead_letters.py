@@ -1,0 +1,34 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from shared.dead_letters import pending, replay
+from shared.models import DeadLetter
+
+
+class Command(BaseCommand):
+    help = (
+        "List dead letters (events a handler gave up on), or replay them: by id, or --all "
+        "that were not replayed yet."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("ids", nargs="*", type=int, help="Dead letter ids to replay.")
+        parser.add_argument("--all", action="store_true", help="Replay every pending one.")
+
+    def handle(self, *args, ids, all, **options):  # noqa: A002 - the flag's name
+        if ids and all:
+            raise CommandError("give ids or --all, not both")
+        if not ids and not all:
+            for letter in DeadLetter.objects.order_by("created_at"):
+                replayed = f"replayed {letter.replay_count}x" if letter.replay_count else "pending"
+                self.stdout.write(
+                    f"{letter.pk}\t{letter.created_at:%Y-%m-%d %H:%M:%S}\t{letter.task}\t"
+                    f"{letter.event_id}\t{letter.reason}\t{letter.error}\t{replayed}"
+                )
+            return
+        letters = list(pending()) if all else list(DeadLetter.objects.filter(pk__in=ids))
+        missing = set(ids) - {letter.pk for letter in letters}
+        if missing:
+            raise CommandError(f"no dead letter with id {sorted(missing)}")
+        for letter in letters:
+            replay(letter)
+        self.stdout.write(f"replayed {len(letters)} dead letter(s)")
