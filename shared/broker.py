@@ -41,9 +41,13 @@ app.conf.update(
     task_soft_time_limit=90,
     broker_connection_retry_on_startup=True,
     broker_transport_options={
-        # Redis redelivers an unacknowledged message after this long; it must exceed the
-        # longest retry countdown (see workers/registry.py).
-        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 3600)),
+        # Redis hands an unacknowledged message (its worker died) to another worker after
+        # this long. It must exceed the longest task plus the longest retry countdown (600 s,
+        # workers/registry.py), or a waiting retry would be delivered twice.
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 900)),
+        # How often workers look for such messages: every interval x throttle seconds.
+        "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", 10)),
+        "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", 6)),
         "socket_connect_timeout": 2,
         "socket_timeout": 10,
         "retry_on_timeout": True,

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from shared import dead_letters
+from shared.config import env_float, env_int
 from shared.broker import app
 from shared.events import SUBSCRIPTIONS, Event, EventError, Payload, parse_event
 from shared.models import DeadLetter, ProcessedEvent
@@ -25,9 +26,11 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, Payload], None]
 
-RETRY_BASE = 2  # seconds before the first retry; doubles each time
-RETRY_BACKOFF_MAX = 600  # seconds; keep under the broker's visibility_timeout
-MAX_RETRIES = 8
+# Seconds before the first retry (doubling each time), the cap, and how many retries: about
+# 17 minutes of trying with the defaults. The cap stays under the broker's visibility timeout.
+RETRY_BASE = env_float("HANDLER_RETRY_BASE", 2.0)
+RETRY_BACKOFF_MAX = env_float("HANDLER_RETRY_MAX_DELAY", 600.0)
+MAX_RETRIES = env_int("HANDLER_MAX_RETRIES", 8)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -7,6 +7,7 @@ on, at /dev/mail/. The tests use :class:`MailSink` too, as a real SMTP server on
 from __future__ import annotations
 
 import argparse
+import asyncio
 import email
 import email.policy
 import os
@@ -25,17 +26,42 @@ from shared.config import LOCAL_SMTP_PORT, VAR_DIR
 
 
 class MailSinkHandler:
-    """Keeps each message in memory and, when ``directory`` is given, as a .eml file."""
+    """Keeps each message in memory and, when ``directory`` is given, as a .eml file.
+
+    For fault tests it can misbehave like a real server: answer every recipient with a given
+    reply (``rcpt_reply = "421 ..."``), refuse some addresses for good (``refused``, 550),
+    answer DATA with a given reply (``data_reply = "451 ..."``), or take ``delay`` seconds
+    per message.
+    """
 
     def __init__(self, directory: Path | None = None):
         self.directory = directory
         self.messages: list[tuple[Envelope, EmailMessage]] = []
+        self.received_at: list[float] = []
+        self.rcpt_reply: str | None = None
+        self.data_reply: str | None = None
+        self.refused: set[str] = set()
+        self.delay = 0.0
+        self.receiving = threading.Event()
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         if directory:
             directory.mkdir(parents=True, exist_ok=True)
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address.lower() in self.refused:
+            return "550 5.1.1 No such mailbox"
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope: Envelope) -> str:  # noqa: N802
+        if self.data_reply:
+            return self.data_reply
+        self.receiving.set()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode()
@@ -46,6 +72,7 @@ class MailSinkHandler:
             path.write_bytes(raw)
         with self._arrived:
             self.messages.append((envelope, message))
+            self.received_at.append(time.monotonic())
             self._arrived.notify_all()
         return "250 Message accepted for delivery"
 
@@ -66,6 +93,7 @@ class MailSink:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, directory: Path | None = None):
         self.handler = MailSinkHandler(directory)
+        self.host = host
         self.controller = Controller(self.handler, hostname=host, port=port or _free_port(host))
 
     @property
@@ -82,6 +110,12 @@ class MailSink:
 
     def stop(self) -> None:
         self.controller.stop()
+
+    def restart(self) -> MailSink:
+        """Listen again on the same port (after ``stop()``, to end a 'connection refused')."""
+        self.controller = Controller(self.handler, hostname=self.host, port=self.port)
+        self.controller.start()
+        return self
 
 
 def _free_port(host: str) -> int:

@@ -1,0 +1,93 @@
+"""Building blocks for fault tests: a private stack to break, and the report they write."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import connection
+
+from shared.broker import app
+from tests.processes import CeleryWorker, database_url
+
+REPORT = Path(__file__).resolve().parents[2] / "docs" / "fault-tests.md"
+ROWS: list[dict] = []
+
+
+def make_users(count: int, prefix: str) -> list[str]:
+    """``count`` active accounts with usable passwords; returns their addresses."""
+    password = make_password("a-long-shared-passphrase")
+    users = [
+        get_user_model()(
+            username=f"{prefix}{i}", email=f"{prefix}{i}@example.com", password=password
+        )
+        for i in range(count)
+    ]
+    get_user_model().objects.bulk_create(users)
+    return [user.email for user in users]
+
+
+def start_worker(
+    redis_url: str, smtp_url: str, pool: str = "threads", concurrency: int = 4, **env: str
+) -> CeleryWorker:
+    base = {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": redis_url,
+        "EMAIL_URL": smtp_url,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "PUBLIC_BASE_URL": "https://accounts.example.test",
+        "DB_CONN_MAX_AGE": "0",
+        "HANDLER_RETRY_BASE": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    worker = CeleryWorker(
+        {**base, **env}, queues="email,security", pool=pool, concurrency=concurrency
+    )
+    return worker.start(app)
+
+
+def wait_for_recipients(handler, expected: set[str], timeout: float) -> Counter:
+    """Wait until every expected address got mail (or time runs out); count per recipient."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        received = {env.rcpt_tos[0] for env, _ in handler.messages}
+        if expected <= received:
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)  # let any duplicate still in flight land
+    return Counter(env.rcpt_tos[0] for env, _ in handler.messages)
+
+
+def record(fault: str, requested: int, counts: Counter, expected: set[str], dead_lettered: int):
+    delivered = len(set(counts) & expected)
+    duplicated = sum(n - 1 for n in counts.values() if n > 1)
+    ROWS.append({"fault": fault, "requested": requested, "delivered": delivered,
+                 "duplicated": duplicated, "dead_lettered": dead_lettered})  # fmt: skip
+    return delivered, duplicated
+
+
+def write_report() -> None:
+    if not ROWS:
+        return
+    lines = [
+        "# Fault tests: what arrived",
+        "",
+        "Written by `tests/integration/test_faults.py` each time it runs, with real Redis,",
+        "Celery worker and SMTP (aiosmtpd) processes. *Requested*: reset requests answered 202;",
+        "*delivered*: distinct accounts whose email reached the SMTP server; *duplicated*:",
+        "extra copies; *dead-lettered*: rows in the dead-letter table.",
+        "",
+        f"Database: {connection.vendor}. Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        "| fault | requested | delivered | duplicated | dead-lettered |",
+        "|---|---|---|---|---|",
+    ]
+    for row in ROWS:
+        lines.append(f"| {row['fault']} | {row['requested']} | {row['delivered']} | "
+                     f"{row['duplicated']} | {row['dead_lettered']} |")  # fmt: skip
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,202 @@
+"""The service keeps its promises while its parts fail: real Redis, Celery worker and SMTP
+processes, broken on purpose; every test counts what arrived. The counts also go to
+docs/fault-tests.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+from shared.devservices.mailsink import MailSink
+from shared.models import DeadLetter, OutboxEvent
+from tests.conftest import set_rates
+from tests.integration import faults
+from tests.proxy import CuttableProxy
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ALL_OFF = {scope: None for scope in ("reset_ip", "reset_email", "confirm_ip", "change_user",
+                                     "login_ip")}  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report():
+    yield
+    faults.write_report()
+
+
+@pytest.fixture
+def sink():
+    server = MailSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def no_throttles(settings):
+    set_rates(settings, **ALL_OFF)
+
+
+def request_resets(addresses) -> list[int]:
+    client = Client()
+    return [
+        client.post("/api/auth/password/reset/", data=json.dumps({"email": address}),
+                    content_type="application/json").status_code
+        for address in addresses
+    ]  # fmt: skip
+
+
+def test_redis_stopped_during_200_requests_loses_nothing(private_redis, sink, no_throttles):
+    addresses = faults.make_users(200, "redisdown")
+    worker = faults.start_worker(private_redis.url, sink.url)
+    try:
+        private_redis.stop()
+        statuses = request_resets(addresses)
+        assert statuses == [202] * 200
+        assert OutboxEvent.objects.count() == 200
+
+        private_redis.start()
+        call_command("relay_outbox")
+        assert OutboxEvent.objects.count() == 0
+        counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=90)
+    finally:
+        worker.stop()
+    delivered, duplicated = faults.record(
+        "Redis stopped while 200 resets are requested (relay after it returns)",
+        200, counts, set(addresses), DeadLetter.objects.count(),
+    )  # fmt: skip
+    assert (delivered, duplicated) == (200, 0)
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(private_redis, sink, no_throttles):
+    addresses = faults.make_users(100, "sigkill")
+    sink.handler.delay = 0.05
+    # Redeliver the dead worker's unacknowledged tasks after 5 s, looked for every second.
+    env = {"CELERY_VISIBILITY_TIMEOUT": "5", "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+           "CELERY_UNACKED_RESTORE_THROTTLE": "1"}  # fmt: skip
+    first = faults.start_worker(private_redis.url, sink.url, concurrency=4, **env)
+    try:
+        assert request_resets(addresses) == [202] * 100
+        sink.handler.wait_for(30, timeout=60)
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait()
+        at_kill = len(sink.handler.messages)
+        second = faults.start_worker(private_redis.url, sink.url, concurrency=4, **env)
+        try:
+            counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=90)
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+    delivered, duplicated = faults.record(
+        f"Worker SIGKILLed after {at_kill} of 100 messages (4 tasks in flight), new worker started",
+        100, counts, set(addresses), DeadLetter.objects.count(),
+    )  # fmt: skip
+    assert delivered == 100
+    assert duplicated <= 4  # at most the tasks the killed worker held
+
+
+def test_an_smtp_outage_of_20_seconds_delays_but_loses_nothing(private_redis, sink, no_throttles):
+    addresses = faults.make_users(20, "smtpdown")
+    refused_for_good = faults.make_users(1, "nomailbox")
+    sink.handler.refused = set(refused_for_good)
+    # Retries no further apart than 8 s, so recovery shows within seconds of the outage's end.
+    worker = faults.start_worker(private_redis.url, sink.url, HANDLER_RETRY_MAX_DELAY="8")
+    try:
+        sink.stop()  # connection refused
+        started = time.monotonic()
+        assert request_resets(addresses + refused_for_good) == [202] * 21
+        time.sleep(7)
+        sink.restart()
+        sink.handler.rcpt_reply = "421 4.3.2 Service shutting down, try later"
+        time.sleep(7)
+        sink.handler.rcpt_reply = None
+        sink.handler.data_reply = "451 4.3.0 Local error in processing"
+        time.sleep(max(0.0, 20 - (time.monotonic() - started)))
+        sink.handler.data_reply = None
+        counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=120)
+        deadline = time.monotonic() + 30
+        while not DeadLetter.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        worker.stop()
+    letters = list(DeadLetter.objects.all())
+    delivered, duplicated = faults.record(
+        "SMTP refusing for 20 s (connection refused, then 421, then 451), plus one 550 address",
+        21, counts, set(addresses), len(letters),
+    )  # fmt: skip
+    assert (delivered, duplicated) == (20, 0)
+    assert [(letter.reason, "550" in letter.error) for letter in letters] == [
+        ("permanent_failure", True)
+    ]
+    assert refused_for_good[0] not in counts
+
+
+def test_sigterm_lets_the_worker_finish_the_task_in_hand(private_redis, sink, no_throttles):
+    [address] = faults.make_users(1, "sigterm")
+    sink.handler.delay = 3.0
+    worker = faults.start_worker(private_redis.url, sink.url, pool="solo", concurrency=1)
+    try:
+        assert request_resets([address]) == [202]
+        assert sink.handler.receiving.wait(timeout=30)
+        worker.process.send_signal(signal.SIGTERM)
+        exit_code = worker.process.wait(timeout=60)
+        exited_at = time.monotonic()
+    finally:
+        worker.stop()
+    counts = faults.wait_for_recipients(sink.handler, {address}, timeout=1)
+    faults.record("SIGTERM to a worker while it sends", 1, counts, {address},
+                  DeadLetter.objects.count())  # fmt: skip
+    assert exit_code == 0
+    assert counts[address] == 1
+    assert sink.handler.received_at[0] <= exited_at
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="cuts a TCP connection to PostgreSQL (DATABASE_URL); SQLite is a local file",
+)
+def test_the_database_going_away_answers_503_and_loses_nothing(private_redis, sink, no_throttles):
+    [address] = faults.make_users(1, "dbdown")
+    settings_dict = connection.settings_dict
+    original = (settings_dict["HOST"], settings_dict["PORT"])
+    proxy = CuttableProxy(original[0] or "127.0.0.1", int(original[1] or 5432)).start()
+    connection.close()
+    settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", proxy.port
+    worker = faults.start_worker(private_redis.url, sink.url, HANDLER_RETRY_MAX_DELAY="4")
+    client = Client()
+    try:
+        proxy.cut()
+        assert request_resets([address]) == [202]  # needs no database: published to Redis
+        login = client.post("/api/auth/login/", data=json.dumps(
+            {"username": "dbdown0", "password": "a-long-shared-passphrase"}),
+            content_type="application/json")  # fmt: skip
+        assert login.status_code == 503
+        assert login["Content-Type"] == "application/json"
+        assert login["Retry-After"]
+        assert login.json()["detail"]
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"database": "unavailable", "redis": "ok"}
+        time.sleep(5)  # the worker meets the outage and retries
+        assert not sink.handler.messages
+        proxy.restore()
+        counts = faults.wait_for_recipients(sink.handler, {address}, timeout=60)
+    finally:
+        worker.stop()
+        connection.close()
+        settings_dict["HOST"], settings_dict["PORT"] = original
+        proxy.close()
+    assert client.get("/readyz").status_code == 200
+    delivered, duplicated = faults.record(
+        "Database unreachable (API answers 503 JSON; reset requests still 202)",
+        1, counts, {address}, DeadLetter.objects.count(),
+    )  # fmt: skip
+    assert (delivered, duplicated) == (1, 0)
