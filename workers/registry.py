@@ -17,8 +17,8 @@ from collections.abc import Callable
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from shared import dead_letters
-from shared.config import env_float, env_int
 from shared.broker import app
+from shared.config import env_float, env_int
 from shared.events import SUBSCRIPTIONS, Event, EventError, Payload, parse_event
 from shared.models import DeadLetter, ProcessedEvent
 

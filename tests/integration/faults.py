@@ -81,7 +81,7 @@ def write_report() -> None:
         "*delivered*: distinct accounts whose email reached the SMTP server; *duplicated*:",
         "extra copies; *dead-lettered*: rows in the dead-letter table.",
         "",
-        f"Database: {connection.vendor}. Last run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"Database: {connection.vendor}. Last run: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC.",
         "",
         "| fault | requested | delivered | duplicated | dead-lettered |",
         "|---|---|---|---|---|",
