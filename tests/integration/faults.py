@@ -73,6 +73,7 @@ def record(fault: str, requested: int, counts: Counter, expected: set[str], dead
 def write_report() -> None:
     if not ROWS:
         return
+    now = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     lines = [
         "# Fault tests: what arrived",
         "",
@@ -81,7 +82,7 @@ def write_report() -> None:
         "*delivered*: distinct accounts whose email reached the SMTP server; *duplicated*:",
         "extra copies; *dead-lettered*: rows in the dead-letter table.",
         "",
-        f"Database: {connection.vendor}. Last run: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC.",
+        f"Database: {connection.vendor}. Last run: {now} UTC.",
         "",
         "| fault | requested | delivered | duplicated | dead-lettered |",
         "|---|---|---|---|---|",
