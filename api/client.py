@@ -28,7 +28,10 @@ def client_ip(request) -> str | None:
 
 
 def user_agent(request) -> str:
-    return request.META.get("HTTP_USER_AGENT", "")[:512]
+    """The User-Agent header, printable characters only (PostgreSQL refuses NUL in text, and
+    the value ends up in an email), at most 512 of them."""
+    raw = request.META.get("HTTP_USER_AGENT", "")
+    return "".join(ch for ch in raw if ch.isprintable())[:512]
 
 
 def language(request) -> str:

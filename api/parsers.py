@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
@@ -28,6 +29,11 @@ class StrictJSONParser(JSONParser):
             raise
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
+        except LookupError:
+            # A charset Python knows but that is not a text encoding (rot13, zlib, hex...).
+            raise ParseError(
+                f'Unsupported charset "{encoding}" in request Content-Type header.'
+            ) from None
 
 
 class StrictFormParser(FormParser):
@@ -39,8 +45,21 @@ class StrictFormParser(FormParser):
         return data
 
 
+def _content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 class StrictMultiPartParser(MultiPartParser):
     def parse(self, stream, media_type=None, parser_context=None):
+        # Django counts only the non-file fields of a multipart body against the limit; a
+        # file part would be accepted (and spooled to disk) whatever its size.
+        request = (parser_context or {}).get("request")
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if request is not None and limit is not None and _content_length(request) > limit:
+            raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
         result = super().parse(stream, media_type, parser_context)
         for key, values in list(result.data.lists()) + list(result.files.lists()):
             if len(values) > 1:

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from api import errors
 from api.views import accounts, devmail, health
 from api.views.password_change import PasswordChangeView
 from api.views.password_reset import PasswordResetConfirmView, PasswordResetView
@@ -65,3 +66,9 @@ urlpatterns = [
     path("dev/mail/", devmail.mailbox, name="dev_mailbox"),
     path("dev/mail/<str:name>/", devmail.message, name="dev_message"),
 ]
+
+# JSON under /api/ and the probes, Django's HTML pages elsewhere.
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error

@@ -14,7 +14,12 @@ from django.db import connection
 from shared.broker import app
 from tests.processes import CeleryWorker, database_url
 
-REPORT = Path(__file__).resolve().parents[2] / "docs" / "fault-tests.md"
+ROOT = Path(__file__).resolve().parents[2]
+# The full report (every fault ran, so on PostgreSQL) replaces the one in docs/; a partial one
+# goes to var/, so a run that skipped some faults never overwrites the documented table.
+REPORT = ROOT / "docs" / "fault-tests.md"
+PARTIAL_REPORT = ROOT / "var" / "fault-tests.md"
+FAULTS = 5
 ROWS: list[dict] = []
 
 
@@ -90,5 +95,6 @@ def write_report() -> None:
     for row in ROWS:
         lines.append(f"| {row['fault']} | {row['requested']} | {row['delivered']} | "
                      f"{row['duplicated']} | {row['dead_lettered']} |")  # fmt: skip
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text("\n".join(lines) + "\n")
+    path = REPORT if len(ROWS) == FAULTS else PARTIAL_REPORT
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,222 @@
+"""Error responses: JSON under the API, never an HTML page or a traceback, and never a 5xx
+for bad input.
+
+* ``exception_handler``: DRF's, plus a database outage (503 with Retry-After), a body over
+  ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (413) and Django's other "suspicious" request errors (400).
+* ``bad_request``, ``permission_denied``, ``page_not_found``, ``server_error``: Django's error
+  views (``handler400`` ... in ``api.urls``), in JSON for the API and the probes, Django's
+  HTML pages elsewhere.
+* ``ErrorResponseMiddleware``: a database outage escaping any view is a 503, not a 500; on
+  the HTML pages, a body in a charset Django cannot decode safely is a 400 before anything
+  reads it; and, as a
+  last guard (DEBUG pages, bare ``HttpResponseNotAllowed``), an error answer under the API
+  that is not JSON is replaced by a JSON one with the same status and headers.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import sys
+from http import HTTPStatus
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.utils.html import escape
+from django.utils.translation import gettext as _
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+FORM_MEDIA_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+# Headers an error answer keeps when the guard rewrites its body as JSON.
+_KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Cache-Control", "Referrer-Policy")
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+def is_json_path(path: str) -> bool:
+    """Paths whose errors are JSON: the API and the probes."""
+    return path == "/api" or path.startswith("/api/") or path.rstrip("/") in {"/healthz", "/readyz"}
+
+
+def _html_page(title: str, details: str, status_code: int) -> HttpResponse:
+    return HttpResponse(
+        defaults.ERROR_PAGE_TEMPLATE % {"title": escape(title), "details": escape(details)},
+        status=status_code,
+        content_type="text/html; charset=utf-8",
+    )
+
+
+def _json_error(detail, status_code: int) -> JsonResponse:
+    return JsonResponse({"detail": str(detail)}, status=status_code)
+
+
+def _error(request, detail, status_code: int) -> HttpResponse:
+    if is_json_path(request.path):
+        return _json_error(detail, status_code)
+    return _html_page(HTTPStatus(status_code).phrase, str(detail), status_code)
+
+
+def _database_unavailable_detail() -> dict[str, str]:
+    return {
+        "detail": _("The service is temporarily unavailable. Try again in a few seconds."),
+        "code": "database_unavailable",
+    }
+
+
+def _log_database_error(exc: BaseException) -> None:
+    log.error("database unavailable (%s): %s", type(exc).__name__, exc)
+
+
+def database_unavailable(request) -> HttpResponse:
+    """503 for a database that cannot be reached: JSON under the API, a short page elsewhere."""
+    if is_json_path(request.path):
+        response = JsonResponse(_database_unavailable_detail(), status=503)
+    else:
+        response = _html_page(
+            _("Temporarily unavailable"), _database_unavailable_detail()["detail"], 503
+        )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus what it leaves to Django's 500 (or HTML 400) handling."""
+    if isinstance(exc, DATABASE_ERRORS):
+        _log_database_error(exc)
+        set_rollback()
+        return Response(
+            _database_unavailable_detail(),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
+        )
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        # TooManyFieldsSent, TooManyFilesSent, a bad multipart body...: the client's mistake.
+        exc = exceptions.ParseError(_("The request body could not be read."))
+    return drf_exception_handler(exc, context)
+
+
+# Django's error views. Its HTML ones run the CSRF check (``requires_csrf_token``), which reads
+# a POST body: one Django refuses (too large, too many fields, a form in a charset other than
+# UTF-8) makes them raise, and a 400 or a 404 would become a 500. A plain page stands in then.
+
+
+def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
+    if isinstance(exception, RequestDataTooBig):
+        return _error(request, RequestTooLarge.default_detail, 413)
+    if is_json_path(request.path):
+        return _json_error(_("Bad request."), 400)
+    try:
+        return defaults.bad_request(request, exception, template_name)
+    except Exception:
+        return _html_page("Bad Request (400)", "", 400)
+
+
+def permission_denied(request, exception, template_name=defaults.ERROR_403_TEMPLATE_NAME):
+    if is_json_path(request.path):
+        return _json_error(exceptions.PermissionDenied.default_detail, 403)
+    try:
+        return defaults.permission_denied(request, exception, template_name)
+    except Exception:
+        return _html_page("403 Forbidden", "", 403)
+
+
+def page_not_found(request, exception, template_name=defaults.ERROR_404_TEMPLATE_NAME):
+    if is_json_path(request.path):
+        return _json_error(exceptions.NotFound.default_detail, 404)
+    try:
+        return defaults.page_not_found(request, exception, template_name)
+    except Exception:
+        return _html_page("Not Found", "The requested resource was not found on this server.", 404)
+
+
+def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
+    # Django calls this from inside its ``except`` block: the exception is still at hand, so
+    # a database outage raised outside a view (in a middleware) is a 503 here too.
+    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+        return database_unavailable(request)
+    if is_json_path(request.path):
+        return _json_error(_("A server error occurred."), 500)
+    try:
+        return defaults.server_error(request, template_name)
+    except Exception:
+        return _html_page("Server Error (500)", "", 500)
+
+
+def unusable_charset(request) -> str | None:
+    """The request body's charset, if no parser can be trusted with it: a codec Python knows
+    that is not a text encoding (rot13, zlib, hex: Django would accept the name and fail
+    while decoding), or, for a form, anything but UTF-8 (Django refuses other charsets for
+    urlencoded forms; in multipart ones, UTF-7 and the escape codecs yield lone surrogates
+    that no database accepts)."""
+    charset = getattr(request, "content_params", {}).get("charset")
+    if not charset:
+        return None
+    try:
+        info = codecs.lookup(charset)
+    except LookupError:
+        return None  # Django ignores names it does not know, and decodes as UTF-8
+    try:
+        b"".decode(info.name)
+    except LookupError:
+        return charset
+    if request.content_type in FORM_MEDIA_TYPES and info.name != "utf-8":
+        return charset
+    return None
+
+
+class ErrorResponseMiddleware:
+    """Goes right after SecurityMiddleware: sees every request before anything reads its body,
+    and every answer of the views and middleware inside it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # The API's parsers refuse such bodies themselves (after authentication, as DRF
+        # orders it); Django's form parsing, under the HTML pages, would fail with a 500.
+        charset = None if is_json_path(request.path) else unusable_charset(request)
+        if charset is not None:
+            detail = f'Unsupported charset "{charset}" in request Content-Type header.'
+            return _html_page("Bad Request (400)", detail, 400)
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and is_json_path(request.path)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            response = self._as_json(response)
+        return response
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, DATABASE_ERRORS):
+            _log_database_error(exception)
+            return database_unavailable(request)
+        return None
+
+    @staticmethod
+    def _as_json(response) -> JsonResponse:
+        try:
+            reason = HTTPStatus(response.status_code).phrase + "."
+        except ValueError:
+            reason = _("Error.")
+        replacement = _json_error(reason, response.status_code)
+        for header in _KEPT_HEADERS:
+            if header in response:
+                replacement[header] = response[header]
+        return replacement
