@@ -200,6 +200,9 @@ OUTBOX_RELAY_INTERVAL = float(env_str("OUTBOX_RELAY_INTERVAL", "5"))
 
 FLOWER_PORT = env_int("FLOWER_PORT", 5555)
 
+# Benchmarks only: serve /bench/floor/reset/ (see api/views/floor.py).
+BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)
+
 # Security headers and cookies.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

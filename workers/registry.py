@@ -107,7 +107,9 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
                     log.info("%s already handled event %s; redelivery ignored", name, event.id)
                     return
                 func(event, payload)
-                ProcessedEvent.objects.get_or_create(event_id=event.id, handler=name)
+                ProcessedEvent.objects.bulk_create(
+                    [ProcessedEvent(event_id=event.id, handler=name)], ignore_conflicts=True
+                )
             except Exception as exc:
                 give_up(self, name, message, exc)
 

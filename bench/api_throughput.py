@@ -1,0 +1,129 @@
+"""The reset endpoint under load: ours against a floor and against dj-rest-auth and djoser.
+
+All endpoints run behind the Procfile's gunicorn command and configuration, on the same
+PostgreSQL, Redis and SMTP sink; throttles are off. wrk drives 8 connections for 10 s per run.
+
+1. Ours against the floor (same process, same body parsing, 202, nothing else), no worker.
+2. Ours (its email worker running) and the peers (which send in the request) with an SMTP
+   server taking 0 ms and then 100 ms per message.
+3. Known against unknown addresses, sequential requests: medians and their difference.
+
+    .venv/bin/python -m bench.api_throughput
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.load import alternating_medians, wrk  # noqa: E402
+from bench.peers.endpoints import RESET_ENDPOINTS  # noqa: E402
+from bench.stack import PeakMemory, Stack  # noqa: E402
+
+KNOWN = "known.person@example.com"
+
+
+def drain_email_queue() -> None:
+    """Drop what our worker has not sent yet, so it does not eat CPU during the next run."""
+    from shared.broker import app
+
+    app.control.purge()
+    time.sleep(2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--pairs", type=int, default=300, help="known/unknown pairs, ours")
+    parser.add_argument("--peer-pairs", type=int, default=100)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench/results/api_throughput.json")
+    args = parser.parse_args()
+
+    def load(url: str) -> dict:
+        return wrk(url, {"email": KNOWN}, connections=args.connections, seconds=args.seconds)
+
+    results: dict = {"connections": args.connections, "seconds": args.seconds, "runs": {}}
+    with Stack() as stack:
+        stack.migrate()
+        stack.migrate("bench.peers.settings")
+        stack.setup_django()
+        from django.contrib.auth import get_user_model
+
+        get_user_model().objects.create_user("known", KNOWN, "a-long-bench-passphrase")
+        results["database"] = stack.database_label
+        ours = stack.start_web()
+        peers = stack.start_web("bench.peers.wsgi", settings_module="bench.peers.settings")
+        urls = {name: (ours if name == "ours" else peers) + str(spec["path"])
+                for name, spec in RESET_ENDPOINTS.items()}  # fmt: skip
+        web = {"web (ours)": stack.processes["web:api.wsgi"]}
+
+        with PeakMemory(web) as memory:
+            results["runs"]["floor"] = load(ours + "/bench/floor/reset/")
+            results["runs"]["ours, no worker"] = load(urls["ours"])
+        results["web_peak_rss_mb"] = memory.peaks["web (ours)"] / 2**20
+        drain_email_queue()
+
+        stack.start_worker("worker-email")
+        from bench.delivery import wait_worker
+
+        wait_worker(f"email@{socket.gethostname()}")
+        for delay in (0.0, 0.1):
+            stack.sink.handler.delay = delay
+            label = f"{delay * 1000:.0f} ms SMTP"
+            for name, url in urls.items():
+                results["runs"][f"{name}, {label}"] = load(url)
+                drain_email_queue()
+
+        results["known_vs_unknown"] = {}
+        for delay in (0.0, 0.1):
+            stack.sink.handler.delay = delay
+            label = f"{delay * 1000:.0f} ms SMTP"
+            for name, url in urls.items():
+                pairs = args.pairs if name == "ours" else args.peer_pairs
+                status = int(RESET_ENDPOINTS[name]["status"])
+                results["known_vs_unknown"][f"{name}, {label}"] = alternating_medians(
+                    url, KNOWN, status, pairs
+                )
+                drain_email_queue()
+
+    print_tables(results)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1))
+
+
+def print_tables(results: dict) -> None:
+    runs = results["runs"]
+    floor = runs["floor"]["rps"]
+    print(f"\nReset request under load: wrk, {results['connections']} connections, "
+          f"{results['seconds']} s per run, {results.get('database', '')}\n")  # fmt: skip
+    print("| endpoint | requests/s | × floor | p50 (ms) | p99 (ms) | errors |")
+    print("|---|---|---|---|---|---|")
+    for name, run in runs.items():
+        errors = run["socket_errors"] + run["non_2xx"]
+        print(f"| {name} | {run['rps']:.0f} | {run['rps'] / floor:.2f} | "
+              f"{run['p50_us'] / 1000:.2f} | {run['p99_us'] / 1000:.2f} | {errors} |")  # fmt: skip
+    for delay in ("0 ms SMTP", "100 ms SMTP"):
+        ours = runs.get(f"ours, {delay}", {}).get("rps")
+        for peer in ("dj-rest-auth", "djoser"):
+            run = runs.get(f"{peer}, {delay}")
+            if ours and run:
+                print(f"\nours / {peer} at {delay}: {ours / run['rps']:.1f}×", end="")
+    print("\n\nKnown against unknown addresses (sequential requests)\n")
+    print("| endpoint | median known (ms) | median unknown (ms) | difference (ms) | p-value |")
+    print("|---|---|---|---|---|")
+    for name, row in results["known_vs_unknown"].items():
+        print(f"| {name} | {row['median_known_ms']:.2f} | {row['median_unknown_ms']:.2f} | "
+              f"{row['difference_ms']:+.2f} | {row['p_value']:.3g} |")  # fmt: skip
+    print(f"\nweb server peak RSS under load: {results['web_peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

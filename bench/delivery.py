@@ -1,0 +1,175 @@
+"""Delivery: how fast one email worker sends, and how long a request takes to become an email.
+
+* Worker throughput: N reset events queued for N accounts, one `worker-email` (the Procfile's
+  command) sending to an SMTP server that takes 0 ms, then 100 ms, per message.
+* End to end: a steady 100 requests/s for 30 s against the API (gunicorn, Procfile), one email
+  worker; for each request, the time from sending it to its message being accepted by SMTP.
+* Peak resident memory of the web server and of each worker under that load.
+
+    .venv/bin/python -m bench.delivery
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.load import timed_post  # noqa: E402
+from bench.stack import PeakMemory, Stack  # noqa: E402
+
+
+def make_users(prefix: str, count: int) -> list[str]:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+
+    password = make_password("a-long-bench-passphrase")
+    User = get_user_model()  # noqa: N806
+    User.objects.bulk_create(
+        [User(username=f"{prefix}{i}", email=f"{prefix}{i}@example.com", password=password)
+         for i in range(count)],
+        batch_size=1000,
+    )  # fmt: skip
+    return [f"{prefix}{i}@example.com" for i in range(count)]
+
+
+def wait_worker(hostname: str, timeout: float = 60) -> None:
+    from shared.broker import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.ping(destination=[hostname], timeout=0.5):
+            return
+    raise RuntimeError(f"worker {hostname} did not answer")
+
+
+def wait_messages(sink, count: int, timeout: float) -> None:
+    got = sink.handler.wait_for(count, timeout=timeout)
+    if len(got) < count:
+        raise RuntimeError(f"only {len(got)} of {count} messages arrived in {timeout}s")
+
+
+def worker_throughput(smtp_delay: float, count: int) -> dict:
+    with Stack(smtp_delay=smtp_delay) as stack:
+        stack.migrate()
+        stack.setup_django()
+        from shared.events import PasswordResetRequestedV1, make_event
+        from shared.publisher import send_to_broker
+
+        addresses = make_users(f"tp{int(smtp_delay * 1000)}x", count)
+        stack.start_worker("worker-email", *os.environ.get("BENCH_WORKER_ARGS", "").split())
+        wait_worker(f"email@{socket.gethostname()}")
+        with PeakMemory({"worker-email": stack.processes["worker-email"]}) as memory:
+            start = time.monotonic()
+            for address in addresses:
+                send_to_broker(make_event(PasswordResetRequestedV1(email=address)).to_message())
+            wait_messages(stack.sink, count, timeout=600)
+            elapsed = stack.sink.handler.received_at[-1] - start
+        assert len({env.rcpt_tos[0] for env, _ in stack.sink.handler.messages}) == count
+        return {"smtp_delay_ms": smtp_delay * 1000, "messages": count, "seconds": elapsed,
+                "per_second": count / elapsed, "peak_rss_mb": memory.peaks["worker-email"] / 2**20}  # fmt: skip
+
+
+def end_to_end(rate: float, seconds: float) -> dict:
+    count = int(rate * seconds)
+    with Stack(smtp_delay=0.0) as stack:
+        stack.migrate()
+        stack.setup_django()
+        from shared.events import PasswordChangedV1, make_event
+        from shared.publisher import send_to_broker
+
+        addresses = make_users("e2e", count)
+        base = stack.start_web()
+        stack.start_worker("worker-email")
+        stack.start_worker("worker-security")
+        wait_worker(f"email@{socket.gethostname()}")
+        wait_worker(f"security@{socket.gethostname()}")
+        sent_at: dict[str, float] = {}
+        url = base + "/api/auth/password/reset/"
+        lock = threading.Lock()
+
+        def send(address: str, due: float) -> None:
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            with lock:
+                sent_at[address] = time.monotonic()
+            timed_post(url, json.dumps({"email": address}).encode(), 202)
+
+        with PeakMemory(stack.processes) as memory:
+            start = time.monotonic() + 0.5
+            with ThreadPoolExecutor(max_workers=16) as pool:
+                for i, address in enumerate(addresses):
+                    pool.submit(send, address, start + i / rate)
+            wait_messages(stack.sink, count, timeout=120)
+            # The security worker under load too: one purge per account.
+            from django.contrib.auth import get_user_model
+            from django.utils import timezone
+
+            for user_id in get_user_model().objects.values_list("id", flat=True)[:1000]:
+                payload = PasswordChangedV1(user_id=user_id, reason="reset",
+                                            changed_at=timezone.now())  # fmt: skip
+                send_to_broker(make_event(payload).to_message())
+            wait_messages(stack.sink, count + 1000, timeout=120)
+        arrivals = {env.rcpt_tos[0]: at for (env, _), at in
+                    zip(stack.sink.handler.messages, stack.sink.handler.received_at, strict=True)
+                    if env.rcpt_tos[0] in sent_at and "reset" in env.original_content.decode(errors="replace").lower()}  # fmt: skip
+        latencies = sorted((arrivals[a] - sent_at[a]) * 1000 for a in addresses if a in arrivals)
+        q = statistics.quantiles(latencies, n=100)
+        return {"rate": rate, "seconds": seconds, "requests": count, "delivered": len(latencies),
+                "p50_ms": statistics.median(latencies), "p90_ms": q[89], "p99_ms": q[98],
+                "max_ms": latencies[-1],
+                "peak_rss_mb": {name: peak / 2**20 for name, peak in memory.peaks.items()}}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench/results/delivery.json")
+    parser.add_argument("--only", choices=["throughput", "e2e"])
+    args = parser.parse_args()
+    results: dict = {}
+    if args.only in (None, "throughput"):
+        results["worker_throughput"] = [worker_throughput(d, args.messages) for d in (0.0, 0.1)]
+    if args.only in (None, "e2e"):
+        results["end_to_end"] = end_to_end(args.rate, args.seconds)
+    print_tables(results)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1))
+
+
+def print_tables(results: dict) -> None:
+    if "worker_throughput" in results:
+        print("\nOne email worker (Procfile `worker-email`), queued reset events\n")
+        print("| SMTP time per message | messages | seconds | messages/s | worker peak RSS (MB) |")
+        print("|---|---|---|---|---|")
+        for row in results["worker_throughput"]:
+            print(f"| {row['smtp_delay_ms']:.0f} ms | {row['messages']} | {row['seconds']:.1f} | "
+                  f"{row['per_second']:.0f} | {row['peak_rss_mb']:.0f} |")  # fmt: skip
+    if "end_to_end" in results:
+        e2e = results["end_to_end"]
+        print(f"\nEnd to end at {e2e['rate']:.0f} requests/s for {e2e['seconds']:.0f} s: request "
+              "sent → message accepted by SMTP\n")  # fmt: skip
+        print("| requests | delivered | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) |")
+        print("|---|---|---|---|---|---|")
+        print(f"| {e2e['requests']} | {e2e['delivered']} | {e2e['p50_ms']:.1f} | "
+              f"{e2e['p90_ms']:.1f} | {e2e['p99_ms']:.1f} | {e2e['max_ms']:.1f} |")  # fmt: skip
+        print("\n| process | peak RSS (MB, whole process tree) |\n|---|---|")
+        for name, mb in e2e["peak_rss_mb"].items():
+            print(f"| {name} | {mb:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
