@@ -35,9 +35,10 @@ test: install
 
 # Benchmarks print markdown tables and keep raw numbers under bench/results/.
 bench: install
-	$(BIN)/python -m bench.enumeration_timing
-	$(BIN)/python -m bench.auth_overhead
-	$(BIN)/python -m bench.purge_scaling
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/uv pip sync --quiet --require-hashes --python $(BIN)/python requirements-bench.lock
+	@touch $(BIN)/.installed
+	$(BIN)/python -m bench.run_all
 
 lint: install
 	$(BIN)/ruff check .

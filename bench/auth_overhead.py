@@ -36,7 +36,12 @@ def main() -> None:
     # Production settings: no DEBUG query log skewing the timings.
     os.environ.update(DEBUG="0", SECURE_SSL_REDIRECT="0", SECURE_HSTS_SECONDS="0")
     os.environ.setdefault("SECRET_KEY", "bench-" + "k" * 50)
-    if "DATABASE_URL" not in os.environ:
+    base = os.environ.get("DATABASE_URL", "")
+    if base.startswith(("postgres://", "postgresql://")):
+        from bench.stack import scratch_database
+
+        os.environ["DATABASE_URL"] = scratch_database(base, "resetpass_bench_auth")
+    else:
         db = ROOT / "var" / "bench_auth.sqlite3"
         db.unlink(missing_ok=True)
         os.environ["DATABASE_URL"] = f"sqlite:///{db}"

@@ -138,8 +138,9 @@ def main() -> None:
 
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith(("postgres://", "postgresql://")):
-        print("purge_scaling SKIPPED: it measures PostgreSQL; set DATABASE_URL=postgres://...")
-        return
+        from bench.stack import _shared_postgres
+
+        base, _ = _shared_postgres()  # an embedded PostgreSQL (pgserver)
     recreate_database(base)
     os.environ["DATABASE_URL"] = scratch_url(base)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")

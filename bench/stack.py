@@ -89,6 +89,18 @@ def _shared_postgres() -> tuple[str, str]:
     return _SERVICES["postgres"], _SERVICES["postgres_label"]
 
 
+def scratch_database(base: str, name: str) -> str:
+    """Drop and create database ``name`` on ``base``'s server; return its URL."""
+    import psycopg
+
+    parts = urlsplit(base)
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
 class Stack:
     """Redis, PostgreSQL and an SMTP sink for one benchmark run, and the processes on them.
     Each Stack gets an empty scratch database and an empty Redis database."""
