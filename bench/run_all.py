@@ -33,6 +33,7 @@ def main() -> None:
     # One PostgreSQL and one Redis for every script of the run.
     env["DATABASE_URL"], label = _shared_postgres()
     env["REDIS_URL"] = _shared_redis()
+    env["BENCH_DATABASE_LABEL"] = label
     print(f"benchmarks on {label}; Redis at {env['REDIS_URL']}\n", flush=True)
     started = time.time()
     for name, what in SCRIPTS:

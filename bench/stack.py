@@ -76,7 +76,8 @@ def _shared_postgres() -> tuple[str, str]:
     if "postgres" not in _SERVICES:
         base = os.environ.get("DATABASE_URL", "")
         if base.startswith(("postgres://", "postgresql://")):
-            _SERVICES["postgres_label"] = "PostgreSQL (DATABASE_URL)"
+            label = os.environ.get("BENCH_DATABASE_LABEL", "PostgreSQL (DATABASE_URL)")
+            _SERVICES["postgres_label"] = label
         else:
             import pgserver
 
