@@ -29,8 +29,9 @@ class PasswordResetRequestForm(forms.Form):
         )
 
 
-class ResetSetPasswordForm(SetPasswordForm):
-    """Django's set-password form, saved through the reset flow (compare-and-set, event)."""
+class NewPasswordFormMixin:
+    """Keeps the request (the flows record who asked) and caps the new password's length, in
+    the form and in the browser, before any hashing."""
 
     def __init__(self, user, *args, request=None, **kwargs):
         super().__init__(user, *args, **kwargs)
@@ -38,6 +39,10 @@ class ResetSetPasswordForm(SetPasswordForm):
         for name in ("new_password1", "new_password2"):
             self.fields[name].max_length = settings.PASSWORD_MAX_LENGTH
             self.fields[name].widget.attrs["maxlength"] = settings.PASSWORD_MAX_LENGTH
+
+
+class ResetSetPasswordForm(NewPasswordFormMixin, SetPasswordForm):
+    """Django's set-password form, saved through the reset flow (compare-and-set, event)."""
 
     def save(self, commit=True):
         complete_password_reset(
@@ -50,16 +55,9 @@ class ResetSetPasswordForm(SetPasswordForm):
         return self.user
 
 
-class ChangePasswordForm(PasswordChangeForm):
+class ChangePasswordForm(NewPasswordFormMixin, PasswordChangeForm):
     """Django's change-password form, saved through the change flow: the event is committed
     with the password, and this browser session is the one kept."""
-
-    def __init__(self, user, *args, request=None, **kwargs):
-        super().__init__(user, *args, **kwargs)
-        self.request = request
-        for name in ("new_password1", "new_password2"):
-            self.fields[name].max_length = settings.PASSWORD_MAX_LENGTH
-            self.fields[name].widget.attrs["maxlength"] = settings.PASSWORD_MAX_LENGTH
 
     def save(self, commit=True):
         change_password(
