@@ -49,9 +49,11 @@ def send_to_broker(message: dict) -> None:
                     # Flower and worker logs show this instead of the payload (addresses).
                     argsrepr=f"({message['type']} event {message['id']})",
                     kwargsrepr="{}",
-                    # No retry here: a failed publish goes to the outbox, and the relay sends
-                    # it within seconds. The request never waits on a broker reconnect loop.
-                    retry=False,
+                    # One quick retry (a pooled connection may have gone stale), then the
+                    # outbox: the request never waits on a broker reconnect loop. (retry=False
+                    # would be worse: kombu then reconnects with its full retry policy.)
+                    retry=True,
+                    retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
                 )
     except Exception as exc:  # kombu raises many types for "broker unreachable"
         raise PublishError(f"{type(exc).__name__}: {exc}") from exc
