@@ -38,6 +38,7 @@ class MailSinkHandler:
         self.directory = directory
         self.messages: list[tuple[Envelope, EmailMessage]] = []
         self.received_at: list[float] = []
+        self.peers: list[tuple] = []  # the client (address, port) of each message
         self.rcpt_reply: str | None = None
         self.data_reply: str | None = None
         self.refused: set[str] = set()
@@ -73,6 +74,7 @@ class MailSinkHandler:
         with self._arrived:
             self.messages.append((envelope, message))
             self.received_at.append(time.monotonic())
+            self.peers.append(tuple(session.peer))
             self._arrived.notify_all()
         return "250 Message accepted for delivery"
 

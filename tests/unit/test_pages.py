@@ -67,3 +67,9 @@ def test_mail_page_lists_received_messages_only_with_debug_on(
 )
 def test_access_log_never_holds_a_reset_token(line, expected):
     assert redact(line) == expected
+
+
+def test_the_benchmark_floor_endpoint_is_not_served_by_default(client, db):
+    response = client.post("/bench/floor/reset/", {"email": "a@example.com"},
+                           content_type="application/json")  # fmt: skip
+    assert response.status_code == 404
