@@ -36,3 +36,20 @@ def user_agent(request) -> str:
 
 def language(request) -> str:
     return translation.get_language_from_request(request) or settings.LANGUAGE_CODE
+
+
+def origin(request) -> dict[str, str | None]:
+    """Who asked, as the flows record it in their events: ``ip``, ``user_agent``, ``language``."""
+    return {
+        "ip": client_ip(request),
+        "user_agent": user_agent(request),
+        "language": language(request),
+    }
+
+
+def no_store_no_referrer(response):
+    """Reset and password responses: kept by no cache, and their URL (which may hold a token)
+    sent to no other site as a Referer."""
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response

@@ -116,33 +116,38 @@ def exception_handler(exc, context):
 # UTF-8) makes them raise, and a 400 or a 404 would become a 500. A plain page stands in then.
 
 
+def _json_or_django_page(request, status_code, json_detail, page, *args, title="", details=""):
+    """JSON under the API; elsewhere Django's page, or a plain one when Django's raises."""
+    if is_json_path(request.path):
+        return _json_error(json_detail, status_code)
+    try:
+        return page(request, *args)
+    except Exception:
+        return _html_page(title, details, status_code)
+
+
 def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
     if isinstance(exception, RequestDataTooBig):
         return _error(request, RequestTooLarge.default_detail, 413)
-    if is_json_path(request.path):
-        return _json_error(_("Bad request."), 400)
-    try:
-        return defaults.bad_request(request, exception, template_name)
-    except Exception:
-        return _html_page("Bad Request (400)", "", 400)
+    return _json_or_django_page(
+        request, 400, _("Bad request."), defaults.bad_request, exception, template_name,
+        title="Bad Request (400)",
+    )  # fmt: skip
 
 
 def permission_denied(request, exception, template_name=defaults.ERROR_403_TEMPLATE_NAME):
-    if is_json_path(request.path):
-        return _json_error(exceptions.PermissionDenied.default_detail, 403)
-    try:
-        return defaults.permission_denied(request, exception, template_name)
-    except Exception:
-        return _html_page("403 Forbidden", "", 403)
+    return _json_or_django_page(
+        request, 403, exceptions.PermissionDenied.default_detail, defaults.permission_denied,
+        exception, template_name, title="403 Forbidden",
+    )  # fmt: skip
 
 
 def page_not_found(request, exception, template_name=defaults.ERROR_404_TEMPLATE_NAME):
-    if is_json_path(request.path):
-        return _json_error(exceptions.NotFound.default_detail, 404)
-    try:
-        return defaults.page_not_found(request, exception, template_name)
-    except Exception:
-        return _html_page("Not Found", "The requested resource was not found on this server.", 404)
+    return _json_or_django_page(
+        request, 404, exceptions.NotFound.default_detail, defaults.page_not_found, exception,
+        template_name, title="Not Found",
+        details="The requested resource was not found on this server.",
+    )  # fmt: skip
 
 
 def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
@@ -150,12 +155,10 @@ def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
     # a database outage raised outside a view (in a middleware) is a 503 here too.
     if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
         return database_unavailable(request)
-    if is_json_path(request.path):
-        return _json_error(_("A server error occurred."), 500)
-    try:
-        return defaults.server_error(request, template_name)
-    except Exception:
-        return _html_page("Server Error (500)", "", 500)
+    return _json_or_django_page(
+        request, 500, _("A server error occurred."), defaults.server_error, template_name,
+        title="Server Error (500)",
+    )  # fmt: skip
 
 
 def unusable_charset(request) -> str | None:

@@ -21,12 +21,7 @@ class PasswordResetRequestForm(forms.Form):
     )
 
     def save(self, *, request, **_ignored) -> None:
-        request_password_reset(
-            email=self.cleaned_data["email"],
-            ip=client.client_ip(request),
-            user_agent=client.user_agent(request),
-            language=client.language(request),
-        )
+        request_password_reset(email=self.cleaned_data["email"], **client.origin(request))
 
 
 class NewPasswordFormMixin:
@@ -48,9 +43,7 @@ class ResetSetPasswordForm(NewPasswordFormMixin, SetPasswordForm):
         complete_password_reset(
             self.user,
             self.cleaned_data["new_password1"],
-            ip=client.client_ip(self.request),
-            user_agent=client.user_agent(self.request),
-            language=client.language(self.request),
+            **client.origin(self.request),
         )
         return self.user
 
@@ -63,9 +56,7 @@ class ChangePasswordForm(NewPasswordFormMixin, PasswordChangeForm):
         change_password(
             self.user,
             self.cleaned_data["new_password1"],
-            ip=client.client_ip(self.request),
-            user_agent=client.user_agent(self.request),
-            language=client.language(self.request),
+            **client.origin(self.request),
             keep_session_key=self.request.session.session_key,
         )
         return self.user

@@ -11,25 +11,22 @@ from shared.passwords import validate_new_password
 INVALID_LINK = _("This password reset link is invalid, expired or already used. Ask for a new one.")
 
 
-class StrictCharField(serializers.CharField):
-    """Text that must arrive as a string: DRF would otherwise turn a number into text, and a
-    list or an object is never one value."""
+class StringOnlyMixin:
+    """The value must arrive as a JSON string: DRF would otherwise turn a number into text, and
+    a list or an object is never one value."""
 
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(StringOnlyMixin, serializers.CharField):
     default_error_messages = {"not_a_string": _("Must be a string.")}
 
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        return super().to_internal_value(data)
 
-
-class StrictEmailField(serializers.EmailField):
+class StrictEmailField(StringOnlyMixin, serializers.EmailField):
     default_error_messages = {"not_a_string": _("Enter an email address as a string.")}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        return super().to_internal_value(data)
 
 
 def password_field() -> StrictCharField:

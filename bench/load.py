@@ -44,13 +44,16 @@ def timed_post(url: str, body: bytes, expect: int) -> float:
     return elapsed
 
 
-def alternating_medians(url: str, known: str, expect: int, pairs: int) -> dict:
-    """Alternate known and unknown addresses (order swapped every pair); per-kind latencies."""
+def alternating_medians(
+    url: str, known: str, expect: int, pairs: int, warmup: int = 20, keep_samples: bool = False
+) -> dict:
+    """Alternate known and unknown addresses (order swapped every pair, so drift hits both
+    alike); medians, their difference and a Mann-Whitney U p-value (no normality assumed)."""
     import statistics
 
     from scipy.stats import mannwhitneyu
 
-    for i in range(20):  # warm up
+    for i in range(warmup):
         timed_post(url, json.dumps({"email": f"warm{i}@example.com"}).encode(), expect)
     samples: dict[str, list[float]] = {"known": [], "unknown": []}
     for i in range(pairs):
@@ -60,10 +63,13 @@ def alternating_medians(url: str, known: str, expect: int, pairs: int) -> dict:
         for kind, email in order:
             samples[kind].append(timed_post(url, json.dumps({"email": email}).encode(), expect))
     known_ms, unknown_ms = samples["known"], samples["unknown"]
-    return {
+    result = {
         "median_known_ms": statistics.median(known_ms),
         "median_unknown_ms": statistics.median(unknown_ms),
         "difference_ms": statistics.median(known_ms) - statistics.median(unknown_ms),
         "p_value": mannwhitneyu(known_ms, unknown_ms).pvalue,
         "pairs": pairs,
     }
+    if keep_samples:
+        result.update(known_ms=known_ms, unknown_ms=unknown_ms)
+    return result

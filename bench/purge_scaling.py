@@ -18,28 +18,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stack import scratch_database, shared_postgres  # noqa: E402
+
 SCRATCH_DB = "resetpass_bench_purge"
 TARGET_ROWS = 50
-
-
-def scratch_url(base_url: str) -> str:
-    parts = urlsplit(base_url)
-    return urlunsplit(parts._replace(path=f"/{SCRATCH_DB}"))
-
-
-def recreate_database(base_url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(base_url)
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SCRATCH_DB}")
 
 
 def fill_other_users(cursor, start: int, count: int) -> None:
@@ -138,11 +124,8 @@ def main() -> None:
 
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith(("postgres://", "postgresql://")):
-        from bench.stack import _shared_postgres
-
-        base, _ = _shared_postgres()  # an embedded PostgreSQL (pgserver)
-    recreate_database(base)
-    os.environ["DATABASE_URL"] = scratch_url(base)
+        base, _ = shared_postgres()  # an embedded PostgreSQL (pgserver)
+    os.environ["DATABASE_URL"] = scratch_database(base, SCRATCH_DB)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)

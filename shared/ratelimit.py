@@ -70,8 +70,10 @@ def hit(scope: str, ident: str) -> float | None:
         if count <= rate.limit:
             return None
         # Refused hits do not count, so a client that waits Retry-After gets through.
-        client.zrem(key, member)
-        oldest = client.zrange(key, 0, 0, withscores=True)
+        pipe = client.pipeline(transaction=True)
+        pipe.zrem(key, member)
+        pipe.zrange(key, 0, 0, withscores=True)
+        oldest = pipe.execute()[1]
     except redis.RedisError as exc:
         log.warning("rate limit %s not applied, Redis unavailable: %s", scope, exc)
         return None

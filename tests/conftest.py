@@ -49,6 +49,14 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture
+def alice(db):
+    """An account: username ``alice``, address alice@example.com, password factories.PASSWORD."""
+    from tests.factories import make_user
+
+    return make_user()
+
+
 def set_rates(settings, **rates):
     """Override THROTTLE_RATES scopes for one test (``reset_ip="3/min"``, or None for off)."""
     current = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]

@@ -29,6 +29,23 @@ def database_url(settings_dict: dict) -> str:
     raise ValueError(f"no URL form for {engine}")
 
 
+def worker_env(redis_url: str, smtp_url: str, public_base_url: str, **extra: str) -> dict:
+    """The environment of a test worker: this process's test database, secret key and the
+    given Redis and SMTP servers."""
+    from django.conf import settings
+    from django.db import connection
+
+    return {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "REDIS_URL": redis_url,
+        "EMAIL_URL": smtp_url,
+        "SECRET_KEY": settings.SECRET_KEY,
+        "PUBLIC_BASE_URL": public_base_url,
+        "DB_CONN_MAX_AGE": "0",
+        **extra,
+    }
+
+
 class CeleryWorker:
     """``celery -A workers.celery worker`` in its own process, with its own environment."""
 

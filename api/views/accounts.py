@@ -12,7 +12,7 @@ from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
-from api.client import client_ip
+from api.client import client_ip, no_store_no_referrer
 from api.forms import ChangePasswordForm, PasswordResetRequestForm, ResetSetPasswordForm
 from shared import ratelimit
 from shared.browser_sessions import session_key_cycled
@@ -26,10 +26,7 @@ def _no_referrer(view):
     no cache may keep them."""
 
     def wrapped(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        response["Referrer-Policy"] = "no-referrer"
-        response["Cache-Control"] = "no-store"
-        return response
+        return no_store_no_referrer(view(request, *args, **kwargs))
 
     return wrapped
 

@@ -45,9 +45,7 @@ class PasswordChangeView(ResetResponseMixin, GenericAPIView):
             pair = change_password(
                 request.user,
                 serializer.validated_data["new_password1"],
-                ip=client.client_ip(request),
-                user_agent=client.user_agent(request),
-                language=client.language(request),
+                **client.origin(request),
                 keep_token_family=uuid.UUID(str(request.auth[FAMILY_CLAIM])),
             )
         except (PasswordChangedMeanwhile, SessionError, KeyError, ValueError):

@@ -29,9 +29,7 @@ class ResetResponseMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        response["Cache-Control"] = "no-store"
-        response["Referrer-Policy"] = "no-referrer"
-        return response
+        return client.no_store_no_referrer(response)
 
 
 class PasswordResetView(ResetResponseMixin, GenericAPIView):
@@ -51,12 +49,7 @@ class PasswordResetView(ResetResponseMixin, GenericAPIView):
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        request_password_reset(
-            email=serializer.validated_data["email"],
-            ip=client.client_ip(request),
-            user_agent=client.user_agent(request),
-            language=client.language(request),
-        )
+        request_password_reset(email=serializer.validated_data["email"], **client.origin(request))
         return Response({"detail": RESET_REQUESTED}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -85,9 +78,7 @@ class PasswordResetConfirmView(ResetResponseMixin, GenericAPIView):
             complete_password_reset(
                 serializer.validated_data["user"],
                 serializer.validated_data["new_password1"],
-                ip=client.client_ip(request),
-                user_agent=client.user_agent(request),
-                language=client.language(request),
+                **client.origin(request),
             )
         except InvalidResetLink:
             return Response({"token": [INVALID_LINK]}, status=status.HTTP_400_BAD_REQUEST)

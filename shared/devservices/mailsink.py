@@ -23,6 +23,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
 from shared.config import LOCAL_SMTP_PORT, VAR_DIR
+from shared.devservices import free_port
 
 
 class MailSinkHandler:
@@ -96,7 +97,7 @@ class MailSink:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, directory: Path | None = None):
         self.handler = MailSinkHandler(directory)
         self.host = host
-        self.controller = Controller(self.handler, hostname=host, port=port or _free_port(host))
+        self.controller = Controller(self.handler, hostname=host, port=port or free_port(host))
 
     @property
     def port(self) -> int:
@@ -118,14 +119,6 @@ class MailSink:
         self.controller = Controller(self.handler, hostname=self.host, port=self.port)
         self.controller.start()
         return self
-
-
-def _free_port(host: str) -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 
 from shared.config import LOCAL_REDIS_PORT
+from shared.devservices import free_port
 
 
 def server_path() -> str:
@@ -51,7 +51,7 @@ class RedisServer:
     benchmarks. ``stop()`` and ``start()`` again keep the port, to play an outage."""
 
     def __init__(self, port: int = 0):
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -86,9 +86,3 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

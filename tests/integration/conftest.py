@@ -18,7 +18,7 @@ from shared.devservices.mailsink import MailSink
 from shared.devservices.redis import RedisServer
 from shared.redis_client import get_redis
 from tests.brokers import reset_connections, use_redis
-from tests.processes import CeleryWorker, database_url
+from tests.processes import CeleryWorker, worker_env
 
 
 def pytest_collection_modifyitems(items):
@@ -62,22 +62,9 @@ def public_base_url(live_server):
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, redis_url, smtp_server, public_base_url):
     """One worker process serving both queues, for the whole session."""
-    from django.conf import settings
-    from django.db import connection
-
     use_redis(redis_url)
     with django_db_blocker.unblock():
-        db_url = database_url(connection.settings_dict)
-    worker = CeleryWorker(
-        {
-            "DATABASE_URL": db_url,
-            "REDIS_URL": redis_url,
-            "EMAIL_URL": smtp_server.url,
-            "SECRET_KEY": settings.SECRET_KEY,
-            "PUBLIC_BASE_URL": public_base_url,
-            "DB_CONN_MAX_AGE": "0",
-        }
-    )
+        worker = CeleryWorker(worker_env(redis_url, smtp_server.url, public_base_url))
     worker.start(app)
     yield worker
     worker.stop()

@@ -6,13 +6,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import connection
 
 from shared.broker import app
-from tests.processes import CeleryWorker, database_url
+from tests.processes import CeleryWorker, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 # The full report (every fault ran, so on PostgreSQL) replaces the one in docs/; a partial one
@@ -39,19 +38,11 @@ def make_users(count: int, prefix: str) -> list[str]:
 def start_worker(
     redis_url: str, smtp_url: str, pool: str = "threads", concurrency: int = 4, **env: str
 ) -> CeleryWorker:
-    base = {
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "REDIS_URL": redis_url,
-        "EMAIL_URL": smtp_url,
-        "SECRET_KEY": settings.SECRET_KEY,
-        "PUBLIC_BASE_URL": "https://accounts.example.test",
-        "DB_CONN_MAX_AGE": "0",
-        "HANDLER_RETRY_BASE": "1",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = {"HANDLER_RETRY_BASE": "1", "LOG_LEVEL": "WARNING", **env}
     worker = CeleryWorker(
-        {**base, **env}, queues="email,security", pool=pool, concurrency=concurrency
-    )
+        worker_env(redis_url, smtp_url, "https://accounts.example.test", **env),
+        queues="email,security", pool=pool, concurrency=concurrency,
+    )  # fmt: skip
     return worker.start(app)
 
 

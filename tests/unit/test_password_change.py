@@ -10,19 +10,9 @@ from django.test import Client
 from shared.models import OutboxEvent
 from tests.api_client import Device
 from tests.conftest import queued_messages, set_rates
-from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user
+from tests.factories import NEW_PASSWORD, PASSWORD, issue_link
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _redis(fake_redis):
-    return fake_redis
-
-
-@pytest.fixture
-def alice():
-    return make_user()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
 
 
 def signed_in(*names):

@@ -15,12 +15,7 @@ from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user
 URL = "/api/auth/password/reset/confirm/"
 INVALID = "This password reset link is invalid, expired or already used. Ask for a new one."
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _redis(fake_redis):
-    return fake_redis
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
 
 
 def confirm(client, link, password=NEW_PASSWORD, password2=None, **extra):

@@ -7,12 +7,7 @@ from django.contrib.auth import get_user_model
 
 from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _redis(fake_redis):
-    return fake_redis
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
 
 
 def link_path(link):

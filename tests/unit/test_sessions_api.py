@@ -11,19 +11,9 @@ from tests.api_client import Device
 from tests.conftest import set_rates
 from tests.factories import PASSWORD, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
 
 BAD_CREDENTIALS = {"detail": "Unable to log in with the provided credentials."}
-
-
-@pytest.fixture(autouse=True)
-def _redis(fake_redis):
-    return fake_redis
-
-
-@pytest.fixture
-def alice():
-    return make_user()
 
 
 @pytest.mark.parametrize("who", [{"username": "alice"}, {"email": "ALICE@example.com"}])
