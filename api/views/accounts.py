@@ -57,7 +57,7 @@ class LoginView(ThrottledPostMixin, auth_views.LoginView):
 
 
 class LogoutView(auth_views.LogoutView):
-    template_name = "accounts/logged_out.html"
+    """POST only (Django's rule); back to the login page (LOGOUT_REDIRECT_URL)."""
 
 
 @method_decorator(_no_referrer, name="dispatch")

@@ -16,6 +16,7 @@ from api.authentication import SessionJWTAuthentication
 from api.serializers import PasswordChangedSerializer, PasswordChangeSerializer
 from api.throttles import ChangeUserThrottle
 from api.views.password_reset import ResetResponseMixin
+from api.views.sessions import SESSION_ENDED
 from shared.password_change import change_password
 from shared.passwords import PasswordChangedMeanwhile
 from shared.sessions import FAMILY_CLAIM, SessionError
@@ -49,7 +50,7 @@ class PasswordChangeView(ResetResponseMixin, GenericAPIView):
                 keep_token_family=uuid.UUID(str(request.auth[FAMILY_CLAIM])),
             )
         except (PasswordChangedMeanwhile, SessionError, KeyError, ValueError):
-            raise AuthenticationFailed(_("This session has ended. Log in again.")) from None
+            raise AuthenticationFailed(SESSION_ENDED) from None
         return Response(
             {"detail": PASSWORD_CHANGED, "access": pair.access, "refresh": pair.refresh}
         )

@@ -147,3 +147,20 @@ def test_a_form_posted_without_the_csrf_token_is_refused():
         HTTP_ORIGIN="null", HTTP_SEC_FETCH_SITE="same-origin",
     )  # fmt: skip
     assert response.status_code == 403
+
+
+def test_logging_out_from_the_page_ends_the_browser_session(client, alice):
+    from tests.factories import PASSWORD
+
+    client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert client.get("/accounts/password-change/").status_code == 200
+    response = client.post("/accounts/logout/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/"
+    assert client.get("/accounts/password-change/").status_code == 302
+
+
+def test_deleting_a_session_needs_a_bearer_token(client):
+    import uuid
+
+    assert client.delete(f"/api/auth/sessions/{uuid.uuid4()}/").status_code == 401
