@@ -90,6 +90,19 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# A pool of PostgreSQL connections per process, up to DB_POOL_SIZE (0: none, the API's default;
+# the workers set it, workers/celery.py). Celery's Django fix-up closes a thread's connections
+# before and after every task whatever CONN_MAX_AGE says, so without a pool every task would
+# open a new connection; with one, "closing" hands the connection back to the pool.
+DB_POOL_SIZE = env_int("DB_POOL_SIZE", 0)
+if DB_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_SIZE,
+        "timeout": 10,  # waiting for a free connection longer than that is an outage
+        "max_idle": 300,
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The Celery worker in the integration tests is another process: it needs a file, not :memory:.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}

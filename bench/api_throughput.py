@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import time
 from pathlib import Path
@@ -71,10 +70,7 @@ def main() -> None:
         results["web_peak_rss_mb"] = memory.peaks["web (ours)"] / 2**20
         drain_email_queue()
 
-        stack.start_worker("worker-email")
-        from bench.delivery import wait_worker
-
-        wait_worker(f"email@{socket.gethostname()}")
+        stack.start_email_worker()
         for delay in (0.0, 0.1):
             stack.sink.handler.delay = delay
             label = f"{delay * 1000:.0f} ms SMTP"

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.load import timed_post  # noqa: E402
-from bench.stack import PeakMemory, Stack  # noqa: E402
+from bench.stack import PeakMemory, Stack, wait_worker  # noqa: E402
 
 
 def make_users(prefix: str, count: int) -> list[str]:
@@ -43,20 +43,10 @@ def make_users(prefix: str, count: int) -> list[str]:
     return [f"{prefix}{i}@example.com" for i in range(count)]
 
 
-def wait_worker(hostname: str, timeout: float = 60) -> None:
-    from shared.broker import app
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if app.control.ping(destination=[hostname], timeout=0.5):
-            return
-    raise RuntimeError(f"worker {hostname} did not answer")
-
-
 def wait_messages(sink, count: int, timeout: float) -> None:
-    got = sink.handler.wait_for(count, timeout=timeout)
-    if len(got) < count:
-        raise RuntimeError(f"only {len(got)} of {count} messages arrived in {timeout}s")
+    got = sink.handler.wait_count(count, timeout=timeout)
+    if got < count:
+        raise RuntimeError(f"only {got} of {count} messages arrived in {timeout}s")
 
 
 def worker_throughput(smtp_delay: float, count: int) -> dict:
@@ -67,8 +57,7 @@ def worker_throughput(smtp_delay: float, count: int) -> dict:
         from shared.publisher import send_to_broker
 
         addresses = make_users(f"tp{int(smtp_delay * 1000)}x", count)
-        stack.start_worker("worker-email", *os.environ.get("BENCH_WORKER_ARGS", "").split())
-        wait_worker(f"email@{socket.gethostname()}")
+        stack.start_email_worker(*os.environ.get("BENCH_WORKER_ARGS", "").split())
         with PeakMemory({"worker-email": stack.processes["worker-email"]}) as memory:
             start = time.monotonic()
             for address in addresses:
@@ -79,6 +68,7 @@ def worker_throughput(smtp_delay: float, count: int) -> dict:
         return {
             "smtp_delay_ms": smtp_delay * 1000, "messages": count, "seconds": elapsed,
             "per_second": count / elapsed, "peak_rss_mb": memory.peaks["worker-email"] / 2**20,
+            "cpu_ms_per_message": memory.cpu_seconds["worker-email"] * 1000 / count,
         }  # fmt: skip
 
 
@@ -92,10 +82,9 @@ def end_to_end(rate: float, seconds: float) -> dict:
 
         addresses = make_users("e2e", count)
         base = stack.start_web()
-        stack.start_worker("worker-email")
         stack.start_worker("worker-security")
-        wait_worker(f"email@{socket.gethostname()}")
-        wait_worker(f"security@{socket.gethostname()}")
+        stack.start_email_worker()
+        wait_worker([f"security@{socket.gethostname()}"])
         sent_at: dict[str, float] = {}
         url = base + "/api/auth/password/reset/"
         lock = threading.Lock()
@@ -159,11 +148,13 @@ def main() -> None:
 def print_tables(results: dict) -> None:
     if "worker_throughput" in results:
         print("\nOne email worker (Procfile `worker-email`), queued reset events\n")
-        print("| SMTP time per message | messages | seconds | messages/s | worker peak RSS (MB) |")
-        print("|---|---|---|---|---|")
+        print("| SMTP time per message | messages | seconds | messages/s | worker CPU per message "
+              "(ms) | worker peak RSS (MB) |")  # fmt: skip
+        print("|---|---|---|---|---|---|")
         for row in results["worker_throughput"]:
             print(f"| {row['smtp_delay_ms']:.0f} ms | {row['messages']} | {row['seconds']:.1f} | "
-                  f"{row['per_second']:.0f} | {row['peak_rss_mb']:.0f} |")  # fmt: skip
+                  f"{row['per_second']:.0f} | {row['cpu_ms_per_message']:.2f} | "
+                  f"{row['peak_rss_mb']:.0f} |")  # fmt: skip
     if "end_to_end" in results:
         e2e = results["end_to_end"]
         print(f"\nEnd to end at {e2e['rate']:.0f} requests/s for {e2e['seconds']:.0f} s: request "

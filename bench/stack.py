@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,18 @@ def wait_http(url: str, timeout: float = 60) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer 200 in {timeout}s")
+
+
+def wait_worker(hostnames: list[str], timeout: float = 60) -> None:
+    """Wait until every Celery node in ``hostnames`` answers a ping."""
+    from shared.broker import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        replies = app.control.ping(destination=hostnames, timeout=0.5)
+        if {name for reply in replies for name in reply} >= set(hostnames):
+            return
+    raise RuntimeError(f"workers {hostnames} did not all answer")
 
 
 def procfile_command(name: str) -> list[str]:
@@ -160,9 +173,16 @@ class Stack:
 
     # -- processes --------------------------------------------------------------------------
     def start(self, name: str, command: list[str], **env: str) -> subprocess.Popen:
+        # BENCH_LOGS=<dir> keeps each process's output there (for debugging a run).
+        log_dir = os.environ.get("BENCH_LOGS")
+        output = subprocess.DEVNULL
+        if log_dir:
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            output = open(Path(log_dir) / f"{name.replace(':', '-')}.log", "ab")  # noqa: SIM115
+            self._closers.append(output.close)
         process = subprocess.Popen(  # noqa: S603 - our own commands
-            command, cwd=ROOT, env={**self.env, **env}, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True,
+            command, cwd=ROOT, env={**self.env, **env}, stdout=output, stderr=output,
+            start_new_session=True,
         )  # fmt: skip
         self.processes[name] = process
         return process
@@ -181,9 +201,29 @@ class Stack:
         return base
 
     def start_worker(self, name: str = "worker-email", *extra: str, **env: str) -> subprocess.Popen:
-        """The Procfile's command for ``name``; ``extra`` options override its own."""
+        """The Procfile's command for ``name``; ``extra`` ("--option value" pairs) override its
+        own options or are added to them."""
         command = procfile_command(name)
-        return self.start(name, [PY, "-m", *command, *extra], **env)
+        extra_list = list(extra)
+        while extra_list:  # "--option value" pairs replace the command's own value
+            option, value = extra_list.pop(0), extra_list.pop(0)
+            if option in command:
+                command[command.index(option) + 1] = value
+            else:
+                command += [option, value]
+        argv = [PY, *command[1:]] if command[0] == "python" else [PY, "-m", *command]
+        return self.start(name, argv, **env)
+
+    def start_email_worker(self, *extra: str, **env: str) -> subprocess.Popen:
+        """The Procfile's ``worker-email`` (its processes and their threads), once every process
+        answers a ping."""
+        from workers.replicas import default_processes
+
+        process = self.start_worker("worker-email", *extra, **env)
+        host = socket.gethostname()
+        count = int(env.get("WORKER_PROCESSES") or default_processes())
+        wait_worker([f"email-{n}@{host}" for n in range(1, count + 1)])
+        return process
 
     def stop(self, name: str) -> None:
         process = self.processes.pop(name, None)
@@ -211,7 +251,8 @@ class Stack:
 
 
 class PeakMemory:
-    """Samples the resident memory of process trees in a thread; keeps each one's peak."""
+    """Samples the resident memory of process trees in a thread; keeps each one's peak, and
+    the CPU time (user + system) each tree used while it ran."""
 
     def __init__(self, processes: dict[str, subprocess.Popen], interval: float = 0.2):
         import psutil
@@ -219,6 +260,8 @@ class PeakMemory:
         self._psutil = psutil
         self.roots = {name: p.pid for name, p in processes.items()}
         self.peaks: dict[str, int] = dict.fromkeys(self.roots, 0)
+        self.cpu_seconds: dict[str, float] = dict.fromkeys(self.roots, 0.0)
+        self._cpu_start: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.interval = interval
@@ -231,6 +274,14 @@ class PeakMemory:
         except self._psutil.Error:
             return 0
 
+    def _tree_cpu(self, pid: int) -> float:
+        try:
+            root = self._psutil.Process(pid)
+            times = [p.cpu_times() for p in (root, *root.children(recursive=True))]
+        except self._psutil.Error:
+            return 0.0
+        return sum(t.user + t.system for t in times)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             for name, pid in self.roots.items():
@@ -238,9 +289,12 @@ class PeakMemory:
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
+        self._cpu_start = {name: self._tree_cpu(pid) for name, pid in self.roots.items()}
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        for name, pid in self.roots.items():
+            self.cpu_seconds[name] = self._tree_cpu(pid) - self._cpu_start[name]

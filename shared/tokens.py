@@ -16,8 +16,10 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.utils import timezone
 
 from shared.models import PasswordResetNonce
+from shared.upsert import upsert
 
 
 def current_nonce(user) -> str:
@@ -31,9 +33,10 @@ def current_nonce(user) -> str:
 def rotate_nonce(user) -> None:
     """Kill every outstanding link of ``user``: one upsert, whoever wrote last wins."""
     value = secrets.token_hex(16)
-    PasswordResetNonce.objects.bulk_create(
-        [PasswordResetNonce(user_id=user.pk, value=value)],  # rotated_at: auto_now
-        update_conflicts=True, unique_fields=["user"], update_fields=["value", "rotated_at"],
+    upsert(
+        PasswordResetNonce,
+        {"user": user.pk, "value": value, "rotated_at": timezone.now()},
+        conflict=["user"], update=["value", "rotated_at"],
     )  # fmt: skip
     user._reset_nonce = value  # the token made next, in this process, needs no read
 

@@ -1,6 +1,12 @@
 """Entry point for ``celery -A workers.celery ...``: the shared app plus every handler."""
 
-from shared.broker import app
+import os
+
+# Before the settings load: workers keep their PostgreSQL connections in a pool (api/settings.py),
+# one connection per busy thread at most.
+os.environ.setdefault("DB_POOL_SIZE", "32")
+
+from shared.broker import app  # noqa: E402
 
 app.conf.imports = (
     "workers.handlers.password_reset",

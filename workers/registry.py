@@ -15,12 +15,14 @@ import smtplib
 from collections.abc import Callable
 
 from django.db import DatabaseError, InterfaceError, OperationalError
+from django.utils import timezone
 
 from shared import dead_letters
 from shared.broker import app
 from shared.config import env_float, env_int
 from shared.events import SUBSCRIPTIONS, Event, EventError, Payload, parse_event
 from shared.models import DeadLetter, ProcessedEvent
+from shared.upsert import upsert
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +109,11 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
                     log.info("%s already handled event %s; redelivery ignored", name, event.id)
                     return
                 func(event, payload)
-                ProcessedEvent.objects.bulk_create(
-                    [ProcessedEvent(event_id=event.id, handler=name)], ignore_conflicts=True
-                )
+                upsert(
+                    ProcessedEvent,
+                    {"event_id": event.id, "handler": name, "processed_at": timezone.now()},
+                    conflict=["event_id", "handler"], update=[],
+                )  # fmt: skip
             except Exception as exc:
                 give_up(self, name, message, exc)
 

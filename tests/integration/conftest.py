@@ -49,7 +49,7 @@ def smtp_server():
 @pytest.fixture
 def mailbox(smtp_server):
     """The SMTP server's received messages, emptied before the test."""
-    smtp_server.handler.messages.clear()
+    smtp_server.handler.clear()
     return smtp_server.handler
 
 

@@ -72,3 +72,56 @@ def test_each_handler_gets_a_stable_task_id_derived_from_the_event(fake_redis):
     publish(event)
     [message] = queued_messages(fake_redis, "email")
     assert message["headers"]["id"] == f"{event.id}.send_password_reset_email"
+
+
+def _decoded(raw: bytes) -> dict:
+    import base64
+    import json
+
+    envelope = json.loads(raw)
+    envelope["body"] = json.loads(base64.b64decode(envelope["body"]))
+    return envelope
+
+
+@pytest.mark.parametrize("payload", ["reset", "changed"])
+def test_messages_are_what_celery_itself_would_write(fake_redis, payload):
+    """The publisher writes task messages without Celery's producer (for speed); they must be
+    exactly what ``app.send_task`` writes, apart from the per-message ids, or a Celery or kombu
+    upgrade could leave workers unable to read them."""
+    from django.utils import timezone
+
+    from shared.broker import app
+    from shared.events import SUBSCRIPTIONS, PasswordChangedV1
+    from shared.publisher import send_to_broker, task_id_for
+
+    if payload == "reset":
+        event = reset_event()
+    else:
+        event = make_event(PasswordChangedV1(user_id=7, reason="change", changed_at=timezone.now()))
+    message = event.to_message()
+    send_to_broker(message)
+    ours = {}
+    for sub in SUBSCRIPTIONS[event.type]:
+        [raw] = fake_redis.lrange(sub.queue, 0, -1)
+        ours[sub.queue] = _decoded(raw)
+        fake_redis.delete(sub.queue)
+        app.send_task(
+            sub.task, args=[message], queue=sub.queue, task_id=task_id_for(event.id, sub.task),
+            argsrepr=f"({event.type} event {event.id})", kwargsrepr="{}",
+            # Ours carry the configured limits, as send_task does where the task is registered.
+            time_limit=app.conf.task_time_limit, soft_time_limit=app.conf.task_soft_time_limit,
+        )  # fmt: skip
+        [raw] = fake_redis.lrange(sub.queue, 0, -1)
+        theirs = _decoded(raw)
+        mine = ours[sub.queue]
+        assert mine["body"] == theirs["body"]
+        assert mine.keys() == theirs.keys()
+        assert {k: v for k, v in mine.items() if k not in ("headers", "properties", "body")} == {
+            k: v for k, v in theirs.items() if k not in ("headers", "properties", "body")
+        }
+        assert mine["headers"] == {**theirs["headers"], "origin": mine["headers"]["origin"]}
+        per_message = {"delivery_tag", "reply_to", "argsrepr", "kwargsrepr"}
+        assert {k: v for k, v in mine["properties"].items() if k not in per_message} == {
+            k: v for k, v in theirs["properties"].items() if k not in per_message
+        }
+    assert len(ours) == len(SUBSCRIPTIONS[event.type])

@@ -1,0 +1,40 @@
+"""One-statement inserts for the workers' hot path.
+
+``QuerySet.bulk_create`` wraps even a single row in a transaction, which costs three round
+trips to the database (BEGIN, INSERT, COMMIT). The two rows every email writes (the reset nonce
+and the processed-event mark) need no transaction around them: ``INSERT ... ON CONFLICT`` is
+atomic on its own, so in autocommit mode it is one round trip. PostgreSQL and SQLite both speak
+this syntax.
+"""
+
+from __future__ import annotations
+
+from django.db import connections, router
+from django.db.models import Model
+
+
+def upsert(model: type[Model], values: dict, *, conflict: list[str], update: list[str]) -> None:
+    """Insert one row of ``model``; if one exists with the same ``conflict`` fields, overwrite
+    its ``update`` fields (or leave it as it is when ``update`` is empty)."""
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    meta = model._meta
+    fields = [meta.get_field(name) for name in values]
+    columns = ", ".join(quote(field.column) for field in fields)
+    params = [field.get_db_prep_save(values[field.name], connection=connection) for field in fields]
+    target = ", ".join(quote(meta.get_field(name).column) for name in conflict)
+    if update:
+        assignments = ", ".join(
+            f"{quote(meta.get_field(name).column)} = excluded.{quote(meta.get_field(name).column)}"
+            for name in update
+        )
+        action = f"DO UPDATE SET {assignments}"
+    else:
+        action = "DO NOTHING"
+    placeholders = ", ".join(["%s"] * len(params))
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608 - names from model meta, quoted
+        f"ON CONFLICT ({target}) {action}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
