@@ -14,15 +14,19 @@ from urllib.parse import urlsplit
 SCRIPT = Path(__file__).with_name("wrk_post.lua")
 
 
-def wrk(url: str, body: dict, *, connections: int = 8, seconds: int = 10) -> dict:
-    """Throughput and latency of POSTing ``body`` over ``connections`` connections."""
+def wrk(url: str, body: dict, *, connections: int = 8, seconds: int = 10, warmup: int = 2) -> dict:
+    """Throughput and latency of POSTing ``body`` over ``connections`` connections, after
+    ``warmup`` seconds of the same load whose figures are dropped (a fresh server process
+    imports and caches things on its first requests)."""
     if not shutil.which("wrk"):
         raise RuntimeError("wrk is not installed (apt-get install wrk; `make bench` does it)")
     env = {**os.environ, "WRK_BODY": json.dumps(body)}
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(SCRIPT), url],
-        env=env, capture_output=True, text=True, check=True, timeout=seconds + 60,
-    ).stdout  # fmt: skip
+    for duration in ([warmup] if warmup else []) + [seconds]:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(SCRIPT),
+             url],
+            env=env, capture_output=True, text=True, check=True, timeout=duration + 60,
+        ).stdout  # fmt: skip
     line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
     result = json.loads(line.removeprefix("WRK_JSON "))
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
