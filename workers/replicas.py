@@ -6,9 +6,10 @@ keeps them one command for the Procfile, docker-compose and operators:
 
 * ``{n}`` in the command becomes each copy's number (1..N), for distinct Celery node names
   (``--hostname email-{n}@%h``).
-* SIGTERM, SIGINT and SIGQUIT are passed on to every copy exactly once (the copies run in their
-  own sessions, so a Ctrl-C on the terminal does not reach them twice: a second SIGINT would be
-  Celery's cold shutdown). The copies die with this process (PR_SET_PDEATHSIG) if it is killed.
+* SIGTERM, SIGINT and SIGQUIT are passed on to every copy. The copies run in their own
+  sessions, so a Ctrl-C on the terminal reaches each of them once, through this process, and
+  not also directly (for Celery a second SIGINT means a cold shutdown). The copies die with
+  this process (PR_SET_PDEATHSIG) if it is killed.
 * If a copy exits on its own, the others are stopped and this process exits with its status,
   so that the supervisor (docker, systemd, honcho) restarts the whole unit.
 
@@ -45,10 +46,9 @@ def run(command: list[str], processes: int) -> int:
     stopping: list[int] = []  # the signal that asked us to stop, if any
 
     def forward(signum, _frame) -> None:
-        first = not stopping
         stopping.append(signum)
-        if first or signum == signal.SIGQUIT:
-            for child in children:
+        for child in children:
+            if child.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     child.send_signal(signum)
 
