@@ -38,13 +38,14 @@ def language(request) -> str:
     return translation.get_language_from_request(request) or settings.LANGUAGE_CODE
 
 
+def device(request) -> dict[str, str | None]:
+    """The requester's ``ip`` and ``user_agent``, as a session records them."""
+    return {"ip": client_ip(request), "user_agent": user_agent(request)}
+
+
 def origin(request) -> dict[str, str | None]:
     """Who asked, as the flows record it in their events: ``ip``, ``user_agent``, ``language``."""
-    return {
-        "ip": client_ip(request),
-        "user_agent": user_agent(request),
-        "language": language(request),
-    }
+    return {**device(request), "language": language(request)}
 
 
 def no_store_no_referrer(response):

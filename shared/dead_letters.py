@@ -9,6 +9,7 @@ from django.utils import timezone
 from shared.broker import app
 from shared.events import queue_of
 from shared.models import DeadLetter
+from shared.publisher import task_id_for
 
 
 def record(*, task: str, message, reason: str, error: str, attempts: int) -> DeadLetter:
@@ -33,7 +34,7 @@ def replay(letter: DeadLetter) -> None:
         letter.task,
         args=[letter.message],
         queue=queue_of(letter.task),
-        task_id=f"{letter.event_id}.{letter.task.rsplit('.', 1)[-1]}.replay{attempt}",
+        task_id=f"{task_id_for(letter.event_id, letter.task)}.replay{attempt}",
         argsrepr=f"({letter.event_type} event {letter.event_id}, replay {attempt})",
         kwargsrepr="{}",
     )

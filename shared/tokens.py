@@ -16,7 +16,6 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
-from django.utils import timezone
 
 from shared.models import PasswordResetNonce
 from shared.upsert import upsert
@@ -33,11 +32,8 @@ def current_nonce(user) -> str:
 def rotate_nonce(user) -> None:
     """Kill every outstanding link of ``user``: one upsert, whoever wrote last wins."""
     value = secrets.token_hex(16)
-    upsert(
-        PasswordResetNonce,
-        {"user": user.pk, "value": value, "rotated_at": timezone.now()},
-        conflict=["user"], update=["value", "rotated_at"],
-    )  # fmt: skip
+    upsert(PasswordResetNonce, {"user": user.pk, "value": value}, conflict=["user"],
+           update=["value"])  # fmt: skip
     user._reset_nonce = value  # the token made next, in this process, needs no read
 
 

@@ -11,14 +11,24 @@ from __future__ import annotations
 
 from django.db import connections, router
 from django.db.models import Model
+from django.utils import timezone
 
 
 def upsert(model: type[Model], values: dict, *, conflict: list[str], update: list[str]) -> None:
     """Insert one row of ``model``; if one exists with the same ``conflict`` fields, overwrite
-    its ``update`` fields (or leave it as it is when ``update`` is empty)."""
+    its ``update`` fields (or leave it as it is when ``update`` is empty). Date fields with
+    ``auto_now_add`` are set on insert and those with ``auto_now`` on insert and update, as
+    ``save()`` does."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     meta = model._meta
+    values, update = dict(values), list(update)
+    now = timezone.now()
+    for field in meta.concrete_fields:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            values.setdefault(field.name, now)
+            if field.auto_now and update and field.name not in update:
+                update.append(field.name)
     fields = [meta.get_field(name) for name in values]
     columns = ", ".join(quote(field.column) for field in fields)
     params = [field.get_db_prep_save(values[field.name], connection=connection) for field in fields]

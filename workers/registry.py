@@ -15,7 +15,6 @@ import smtplib
 from collections.abc import Callable
 
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.utils import timezone
 
 from shared import dead_letters
 from shared.broker import app
@@ -109,11 +108,8 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
                     log.info("%s already handled event %s; redelivery ignored", name, event.id)
                     return
                 func(event, payload)
-                upsert(
-                    ProcessedEvent,
-                    {"event_id": event.id, "handler": name, "processed_at": timezone.now()},
-                    conflict=["event_id", "handler"], update=[],
-                )  # fmt: skip
+                upsert(ProcessedEvent, {"event_id": event.id, "handler": name},
+                       conflict=["event_id", "handler"], update=[])  # fmt: skip
             except Exception as exc:
                 give_up(self, name, message, exc)
 

@@ -78,9 +78,7 @@ class LoginView(TokenEndpointMixin, GenericAPIView):
         if user is None:
             raise AuthenticationFailed(BAD_CREDENTIALS)
         user_logged_in.send(sender=user.__class__, request=request, user=user)
-        pair = sessions.start_session(
-            user, ip=client.client_ip(request), user_agent=client.user_agent(request)
-        )
+        pair = sessions.start_session(user, **client.device(request))
         return Response({"access": pair.access, "refresh": pair.refresh})
 
 
@@ -98,7 +96,7 @@ class RefreshView(TokenEndpointMixin, GenericAPIView):
         try:
             pair = sessions.rotate(
                 serializer.validated_data["refresh"], get_user_model(),
-                ip=client.client_ip(request), user_agent=client.user_agent(request),
+                **client.device(request),
             )  # fmt: skip
         except sessions.SessionError:
             raise AuthenticationFailed(SESSION_ENDED, code="token_not_valid") from None
