@@ -97,6 +97,11 @@ DATABASES = {
 DB_POOL_SIZE = env_int("DB_POOL_SIZE", 0)
 if DB_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
+    # No "SELECT 1" before lending a connection out: that was one more round trip per task. A
+    # connection that broke while idle in the pool (a database restart) fails the first query
+    # of one task, which retries in a second or two (workers/registry.py, before any email is
+    # sent), and the pool drops it when it comes back in a failed state.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": DB_POOL_SIZE,

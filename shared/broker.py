@@ -7,6 +7,7 @@ Handlers are imported only by the worker (``workers/celery.py``).
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from celery import Celery
 from kombu import Exchange, Queue
@@ -23,6 +24,12 @@ app = Celery("resetpass")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 app.conf.update(
+    # kombu's Redis transport with one redis-py client per channel (shared/redis_transport.py).
+    broker_transport=(
+        "shared.redis_transport:Transport"
+        if urlsplit(app.conf.broker_url or "").scheme in ("redis", "rediss")
+        else None
+    ),
     task_queues=[Queue(name, EVENTS_EXCHANGE, routing_key=name) for name in QUEUES],
     task_default_queue="security",
     task_default_exchange="",
@@ -54,8 +61,12 @@ app.conf.update(
         "socket_timeout": 10,
         "retry_on_timeout": True,
     },
-    # Events for Flower.
-    worker_send_task_events=os.environ.get("CELERY_TASK_EVENTS", "1") != "0",
+    # Task events (received, started, succeeded...) are what Flower shows. As in Celery's own
+    # default, workers send none until a monitor asks: Flower turns them on in every worker
+    # within 5 s of starting (its `enable_events`, every 5 s). Nobody watching, they would be
+    # three Redis publishes per task for no one, about a tenth of an email worker's CPU.
+    # CELERY_TASK_EVENTS=1 turns them on from the start (for another monitor than Flower).
+    worker_send_task_events=os.environ.get("CELERY_TASK_EVENTS", "0") == "1",
     # No "task-sent" event: it would double the Redis publishes of every API request. Flower
     # tracks tasks from the moment a worker receives them.
     task_send_sent_event=False,
