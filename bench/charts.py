@@ -68,7 +68,11 @@ def draw_all(summary: dict) -> list[Path]:
         out.append(
             _bar(
                 RESULTS / "worker_throughput.png",
-                [f"{r['smtp_delay_ms']:.0f} ms SMTP" for r in rows],
+                [
+                    f"{r['smtp_delay_ms']:.0f} ms SMTP"
+                    + (", events on" if r.get("task_events") else "")
+                    for r in rows
+                ],
                 [r["per_second"] for r in rows],
                 "One email worker: messages per second",
                 "messages/s",
