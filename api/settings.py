@@ -108,6 +108,17 @@ if DB_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgr
         "timeout": 10,  # waiting for a free connection longer than that is an outage
         "max_idle": 300,
     }
+    # The workers run the same few statements all day: parameters bound by the server and, from
+    # a statement's 5th run on a connection, prepared once, which took about a quarter off
+    # PostgreSQL's CPU per email (docs/benchmarks.md). DB_PREPARE_THRESHOLD=off turns preparing
+    # off, for PgBouncer in transaction mode before 1.21 (max_prepared_statements).
+    prepare_threshold = env_str("DB_PREPARE_THRESHOLD", "5")
+    if prepare_threshold != "off" and not prepare_threshold.isdigit():
+        raise ImproperlyConfigured("DB_PREPARE_THRESHOLD must be a number of runs or 'off'")
+    DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
+        None if prepare_threshold == "off" else int(prepare_threshold)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The Celery worker in the integration tests is another process: it needs a file, not :memory:.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
@@ -259,5 +270,17 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Celery's own two lines per task ("received", "succeeded") show only with
+        # LOG_LEVEL=DEBUG or CELERY_TASK_LOGS=1: each handler logs one line per event itself
+        # (what it did, the address as a keyed hash), Flower shows every task, and retries and
+        # failures are logged as warnings and errors. They cost about 3 % of an email worker's
+        # CPU.
+        **{
+            name: {"level": LOG_LEVEL if env_bool("CELERY_TASK_LOGS", False) else "WARNING"}
+            for name in ("celery.app.trace", "celery.worker.strategy")
+            if LOG_LEVEL != "DEBUG"
+        },
+    },
 }

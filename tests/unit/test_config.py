@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -82,3 +83,48 @@ def test_production_settings_pass_the_deploy_check_cleanly():
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
+
+
+def _worker_db_options(**env) -> subprocess.CompletedProcess:
+    code = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        "d = settings.DATABASES['default']; "
+        "print(json.dumps({'options': d.get('OPTIONS', {}), 'checks': d['CONN_HEALTH_CHECKS']}))"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in {"DB_POOL_SIZE"}}
+    clean.update(DJANGO_SETTINGS_MODULE="api.settings", **env)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+PG = "postgres://nobody@127.0.0.1:1/none"  # settings only: nothing connects
+
+
+def test_worker_connections_are_pooled_server_bound_and_prepared():
+    result = _worker_db_options(DATABASE_URL=PG, DB_POOL_SIZE="8")
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert config["options"]["pool"]["max_size"] == 8
+    assert config["options"]["server_side_binding"] is True
+    assert config["options"]["prepare_threshold"] == 5
+    assert config["checks"] is False
+
+
+def test_prepared_statements_can_be_turned_off_for_old_pgbouncers():
+    result = _worker_db_options(DATABASE_URL=PG, DB_POOL_SIZE="8", DB_PREPARE_THRESHOLD="off")
+    assert json.loads(result.stdout)["options"]["prepare_threshold"] is None
+
+
+def test_a_bad_prepare_threshold_is_refused_at_startup():
+    result = _worker_db_options(DATABASE_URL=PG, DB_POOL_SIZE="8", DB_PREPARE_THRESHOLD="often")
+    assert result.returncode != 0
+    assert "DB_PREPARE_THRESHOLD must be a number of runs or 'off'" in result.stderr
+
+
+def test_the_api_keeps_plain_persistent_connections():
+    result = _worker_db_options(DATABASE_URL=PG)
+    options = json.loads(result.stdout)["options"]
+    assert "pool" not in options
+    assert "server_side_binding" not in options
