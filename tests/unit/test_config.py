@@ -128,3 +128,24 @@ def test_the_api_keeps_plain_persistent_connections():
     options = json.loads(result.stdout)["options"]
     assert "pool" not in options
     assert "server_side_binding" not in options
+
+
+def _celery_task_log_level(**env) -> str:
+    code = (
+        "import logging, django; django.setup(); "
+        "print(logging.getLevelName(logging.getLogger('celery.app.trace').getEffectiveLevel()))"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in {"LOG_LEVEL", "CELERY_TASK_LOGS"}}
+    clean.update(DJANGO_SETTINGS_MODULE="api.settings", **env)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_celery_logs_one_line_per_task_only_when_asked():
+    assert _celery_task_log_level() == "WARNING"
+    assert _celery_task_log_level(CELERY_TASK_LOGS="1") == "INFO"
+    assert _celery_task_log_level(LOG_LEVEL="DEBUG") == "DEBUG"
