@@ -16,6 +16,7 @@ from shared.config import (
     env_int,
     env_list,
     env_str,
+    env_url,
     local_secret_key,
     parse_email_url,
     parse_throttle_rates,
@@ -85,7 +86,7 @@ TEMPLATES = [
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        env_url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
@@ -129,9 +130,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Larger request bodies get 413 (api/errors.py); the API's own fields need a few KiB at most.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY", 1024 * 1024)
 
-REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:{LOCAL_REDIS_PORT}/0")
+REDIS_URL = env_url("REDIS_URL", f"redis://127.0.0.1:{LOCAL_REDIS_PORT}/0")
 
-EMAIL_URL = env_str("EMAIL_URL", f"smtp://127.0.0.1:{LOCAL_SMTP_PORT}")
+EMAIL_URL = env_url("EMAIL_URL", f"smtp://127.0.0.1:{LOCAL_SMTP_PORT}")
 globals().update(parse_email_url(EMAIL_URL))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Account security <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

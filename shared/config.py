@@ -29,6 +29,12 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def env_url(name: str, default: str) -> str:
+    """A service URL; set but empty (``DATABASE_URL=``, or compose's ``${DATABASE_URL:-}``)
+    means unset, as it does for the Makefile's local stand-ins."""
+    return os.environ.get(name, "").strip() or default
+
+
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None:

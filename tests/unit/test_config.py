@@ -149,3 +149,23 @@ def test_celery_logs_one_line_per_task_only_when_asked():
     assert _celery_task_log_level() == "WARNING"
     assert _celery_task_log_level(CELERY_TASK_LOGS="1") == "INFO"
     assert _celery_task_log_level(LOG_LEVEL="DEBUG") == "DEBUG"
+
+
+def test_empty_service_urls_mean_unset():
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['ENGINE'], settings.REDIS_URL, settings.EMAIL_HOST)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    clean.update(
+        DJANGO_SETTINGS_MODULE="api.settings", DATABASE_URL="", REDIS_URL=" ", EMAIL_URL=""
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    engine, redis_url, email_host = result.stdout.split()
+    assert engine == "django.db.backends.sqlite3"
+    assert redis_url.startswith("redis://127.0.0.1:")
+    assert email_host == "127.0.0.1"
