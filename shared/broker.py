@@ -64,7 +64,7 @@ app.conf.update(
     # Task events (received, started, succeeded...) are what Flower shows. As in Celery's own
     # default, workers send none until a monitor asks: Flower turns them on in every worker
     # within 5 s of starting (its `enable_events`, every 5 s). Nobody watching, they would be
-    # three Redis publishes per task for no one, about a tenth of an email worker's CPU.
+    # three Redis publishes per task for no one, up to a tenth of an email worker's CPU.
     # CELERY_TASK_EVENTS=1 turns them on from the start (for another monitor than Flower).
     worker_send_task_events=os.environ.get("CELERY_TASK_EVENTS", "0") == "1",
     # No "task-sent" event: it would double the Redis publishes of every API request. Flower
