@@ -200,3 +200,41 @@ def test_the_database_going_away_answers_503_and_loses_nothing(private_redis, si
         1, counts, {address}, DeadLetter.objects.count(),
     )  # fmt: skip
     assert (delivered, duplicated) == (1, 0)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="drops the worker's pooled PostgreSQL connections (DATABASE_URL); SQLite has none",
+)
+def test_pooled_connections_broken_while_idle_cost_a_retry_not_an_email(
+    private_redis, sink, no_throttles
+):
+    """Workers lend pooled connections out without a health check (api/settings.py). After a
+    database restart, every idle connection in the pool is dead: the task that draws one fails
+    its first query, retries, and the email still arrives once."""
+    addresses = faults.make_users(9, "poolbreak")
+    settings_dict = connection.settings_dict
+    original = (settings_dict["HOST"], settings_dict["PORT"])
+    proxy = CuttableProxy(original[0] or "127.0.0.1", int(original[1] or 5432)).start()
+    connection.close()
+    settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", proxy.port
+    worker = faults.start_worker(private_redis.url, sink.url, concurrency=4)
+    try:
+        assert request_resets(addresses[:4]) == [202] * 4  # the pool now holds connections
+        faults.wait_for_recipients(sink.handler, set(addresses[:4]), timeout=30)
+        proxy.cut()  # every pooled connection dies, as in a restart
+        proxy.restore()
+        assert request_resets(addresses[4:]) == [202] * 5
+        counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=60)
+        log = worker.output()
+    finally:
+        worker.stop()
+        connection.close()
+        settings_dict["HOST"], settings_dict["PORT"] = original
+        proxy.close()
+    delivered, duplicated = faults.record(
+        "Database connections in the workers' pool broken while idle (a restart)",
+        9, counts, set(addresses), DeadLetter.objects.count(),
+    )  # fmt: skip
+    assert (delivered, duplicated) == (9, 0)
+    assert "will retry event" in log  # the broken connections were met, and retried
