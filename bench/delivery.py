@@ -1,9 +1,11 @@
 """Delivery: how fast one email worker sends, and how long a request takes to become an email.
 
 * Worker throughput: N reset events queued for N accounts, one `worker-email` (the Procfile's
-  command) sending to an SMTP server that takes 0 ms, then 100 ms, per message.
-* End to end: a steady 100 requests/s for 30 s against the API (gunicorn, Procfile), one email
-  worker; for each request, the time from sending it to its message being accepted by SMTP.
+  command) sending to an SMTP server that takes 0 ms, then 100 ms, per message; then 100 ms
+  with task events on, as while Flower watches.
+* End to end: a steady 100 requests/s against the API (gunicorn, Procfile), one email worker,
+  3 s of warm-up then 30 s measured; for each request, the time from sending it to its message
+  being accepted by SMTP.
 * Peak resident memory of the web server and of each worker under that load.
 
     .venv/bin/python -m bench.delivery
