@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -12,6 +14,7 @@ from django.db import connection
 
 from shared.broker import app
 from tests.processes import CeleryWorker, worker_env
+from tests.proxy import CuttableProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 # The full report (every fault ran, so on PostgreSQL) replaces the one in docs/; a partial one
@@ -20,6 +23,23 @@ REPORT = ROOT / "docs" / "fault-tests.md"
 PARTIAL_REPORT = ROOT / "var" / "fault-tests.md"
 FAULTS = 6
 ROWS: list[dict] = []
+
+
+@contextmanager
+def database_through_proxy() -> Iterator[CuttableProxy]:
+    """This process's database connections, and those of workers started inside the block,
+    go through a proxy the test can cut (PostgreSQL only)."""
+    settings_dict = connection.settings_dict
+    original = (settings_dict["HOST"], settings_dict["PORT"])
+    proxy = CuttableProxy(original[0] or "127.0.0.1", int(original[1] or 5432)).start()
+    connection.close()
+    settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", proxy.port
+    try:
+        yield proxy
+    finally:
+        connection.close()
+        settings_dict["HOST"], settings_dict["PORT"] = original
+        proxy.close()
 
 
 def make_users(count: int, prefix: str) -> list[str]:

@@ -18,7 +18,6 @@ from shared.devservices.mailsink import MailSink
 from shared.models import DeadLetter, OutboxEvent
 from tests.conftest import set_rates
 from tests.integration import faults
-from tests.proxy import CuttableProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -165,35 +164,28 @@ def test_sigterm_lets_the_worker_finish_the_task_in_hand(private_redis, sink, no
 )
 def test_the_database_going_away_answers_503_and_loses_nothing(private_redis, sink, no_throttles):
     [address] = faults.make_users(1, "dbdown")
-    settings_dict = connection.settings_dict
-    original = (settings_dict["HOST"], settings_dict["PORT"])
-    proxy = CuttableProxy(original[0] or "127.0.0.1", int(original[1] or 5432)).start()
-    connection.close()
-    settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", proxy.port
-    worker = faults.start_worker(private_redis.url, sink.url, HANDLER_RETRY_MAX_DELAY="4")
     client = Client()
-    try:
-        proxy.cut()
-        assert request_resets([address]) == [202]  # needs no database: published to Redis
-        login = client.post("/api/auth/login/", data=json.dumps(
-            {"username": "dbdown0", "password": "a-long-shared-passphrase"}),
-            content_type="application/json")  # fmt: skip
-        assert login.status_code == 503
-        assert login["Content-Type"] == "application/json"
-        assert login["Retry-After"]
-        assert login.json()["detail"]
-        ready = client.get("/readyz")
-        assert ready.status_code == 503
-        assert ready.json()["checks"] == {"database": "unavailable", "redis": "ok"}
-        time.sleep(5)  # the worker meets the outage and retries
-        assert not sink.handler.messages
-        proxy.restore()
-        counts = faults.wait_for_recipients(sink.handler, {address}, timeout=60)
-    finally:
-        worker.stop()
-        connection.close()
-        settings_dict["HOST"], settings_dict["PORT"] = original
-        proxy.close()
+    with faults.database_through_proxy() as proxy:
+        worker = faults.start_worker(private_redis.url, sink.url, HANDLER_RETRY_MAX_DELAY="4")
+        try:
+            proxy.cut()
+            assert request_resets([address]) == [202]  # needs no database: published to Redis
+            login = client.post("/api/auth/login/", data=json.dumps(
+                {"username": "dbdown0", "password": "a-long-shared-passphrase"}),
+                content_type="application/json")  # fmt: skip
+            assert login.status_code == 503
+            assert login["Content-Type"] == "application/json"
+            assert login["Retry-After"]
+            assert login.json()["detail"]
+            ready = client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["checks"] == {"database": "unavailable", "redis": "ok"}
+            time.sleep(5)  # the worker meets the outage and retries
+            assert not sink.handler.messages
+            proxy.restore()
+            counts = faults.wait_for_recipients(sink.handler, {address}, timeout=60)
+        finally:
+            worker.stop()
     assert client.get("/readyz").status_code == 200
     delivered, duplicated = faults.record(
         "Database unreachable (API answers 503 JSON; reset requests still 202)",
@@ -213,25 +205,18 @@ def test_pooled_connections_broken_while_idle_cost_a_retry_not_an_email(
     database restart, every idle connection in the pool is dead: the task that draws one fails
     its first query, retries, and the email still arrives once."""
     addresses = faults.make_users(9, "poolbreak")
-    settings_dict = connection.settings_dict
-    original = (settings_dict["HOST"], settings_dict["PORT"])
-    proxy = CuttableProxy(original[0] or "127.0.0.1", int(original[1] or 5432)).start()
-    connection.close()
-    settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", proxy.port
-    worker = faults.start_worker(private_redis.url, sink.url, concurrency=4)
-    try:
-        assert request_resets(addresses[:4]) == [202] * 4  # the pool now holds connections
-        faults.wait_for_recipients(sink.handler, set(addresses[:4]), timeout=30)
-        proxy.cut()  # every pooled connection dies, as in a restart
-        proxy.restore()
-        assert request_resets(addresses[4:]) == [202] * 5
-        counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=60)
-        log = worker.output()
-    finally:
-        worker.stop()
-        connection.close()
-        settings_dict["HOST"], settings_dict["PORT"] = original
-        proxy.close()
+    with faults.database_through_proxy() as proxy:
+        worker = faults.start_worker(private_redis.url, sink.url, concurrency=4)
+        try:
+            assert request_resets(addresses[:4]) == [202] * 4  # the pool now holds connections
+            faults.wait_for_recipients(sink.handler, set(addresses[:4]), timeout=30)
+            proxy.cut()  # every pooled connection dies, as in a restart
+            proxy.restore()
+            assert request_resets(addresses[4:]) == [202] * 5
+            counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=60)
+            log = worker.output()
+        finally:
+            worker.stop()
     delivered, duplicated = faults.record(
         "Database connections in the workers' pool broken while idle (a restart)",
         9, counts, set(addresses), DeadLetter.objects.count(),
