@@ -279,9 +279,9 @@ LOGGING = {
         # failures are logged as warnings and errors. They cost about 3 % of an email worker's
         # CPU.
         **{
-            name: {"level": LOG_LEVEL if env_bool("CELERY_TASK_LOGS", False) else "WARNING"}
+            name: {"level": "WARNING"}
             for name in ("celery.app.trace", "celery.worker.strategy")
-            if LOG_LEVEL != "DEBUG"
+            if not (env_bool("CELERY_TASK_LOGS", False) or LOG_LEVEL == "DEBUG")
         },
     },
 }

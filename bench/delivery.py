@@ -136,10 +136,7 @@ def end_to_end(rate: float, seconds: float, warmup: float) -> dict:
                 send_to_broker(make_event(payload).to_message())
             wait_messages(stack.sink, warm + count + 1000, timeout=120)
         arrivals: dict[str, float] = {}
-        handler = stack.sink.handler
-        messages = handler.messages  # more may arrive meanwhile: times of these ones only
-        for (envelope, message), at in zip(messages, handler.received_at[: len(messages)],
-                                           strict=True):  # fmt: skip
+        for envelope, message, at in stack.sink.handler.timed_messages():
             if message["Subject"] == "Reset your password":
                 arrivals.setdefault(envelope.rcpt_tos[0], at)
 

@@ -29,15 +29,16 @@ def upsert(model: type[Model], values: dict, *, conflict: list[str], update: lis
             values.setdefault(field.name, now)
             if field.auto_now and update and field.name not in update:
                 update.append(field.name)
-    fields = [meta.get_field(name) for name in values]
-    columns = ", ".join(quote(field.column) for field in fields)
-    params = [field.get_db_prep_save(values[field.name], connection=connection) for field in fields]
-    target = ", ".join(quote(meta.get_field(name).column) for name in conflict)
+
+    def column(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    columns = ", ".join(column(name) for name in values)
+    params = [meta.get_field(name).get_db_prep_save(value, connection=connection)
+              for name, value in values.items()]  # fmt: skip
+    target = ", ".join(column(name) for name in conflict)
     if update:
-        assignments = ", ".join(
-            f"{quote(meta.get_field(name).column)} = excluded.{quote(meta.get_field(name).column)}"
-            for name in update
-        )
+        assignments = ", ".join(f"{column(name)} = excluded.{column(name)}" for name in update)
         action = f"DO UPDATE SET {assignments}"
     else:
         action = "DO NOTHING"

@@ -81,14 +81,25 @@ class MailSinkHandler:
             self._arrived.notify_all()
         return "250 Message accepted for delivery"
 
+    def _parse_new(self) -> None:  # with the lock held
+        for envelope, raw in self._raw[len(self._parsed) :]:
+            parsed = email.message_from_bytes(raw, policy=email.policy.default)
+            self._parsed.append((envelope, parsed))
+
     @property
     def messages(self) -> list[tuple[Envelope, EmailMessage]]:
         """Every message received so far, in order, parsed."""
         with self._lock:
-            for envelope, raw in self._raw[len(self._parsed) :]:
-                parsed = email.message_from_bytes(raw, policy=email.policy.default)
-                self._parsed.append((envelope, parsed))
+            self._parse_new()
             return list(self._parsed)
+
+    def timed_messages(self) -> list[tuple[Envelope, EmailMessage, float]]:
+        """Every message received so far with the ``time.monotonic()`` of its arrival, taken
+        together (messages arriving meanwhile cannot pair a message with another's time)."""
+        with self._lock:
+            self._parse_new()
+            pairs = zip(self._parsed, self.received_at, strict=True)
+            return [(envelope, message, at) for (envelope, message), at in pairs]
 
     def clear(self) -> None:
         """Forget every message received so far."""

@@ -14,6 +14,7 @@ from kombu import Connection, Exchange, Queue
 
 from shared.broker import app
 from shared.redis_transport import Transport
+from tests.waiting import eventually
 
 RESET_URL = "/api/auth/password/reset/"
 
@@ -109,14 +110,14 @@ def _check_events(worker, client, seen: list[dict]) -> None:
     done = _tasks_done(worker)
     body = json.dumps({"email": "dora@example.com"})
     assert client.post(RESET_URL, body, content_type="application/json").status_code == 202
-    _wait_until(lambda: _tasks_done(worker) > done)
+    assert eventually(lambda: _tasks_done(worker) > done)
     time.sleep(0.5)
     assert not [e for e in seen if e["type"].startswith("task-")]
 
     app.control.enable_events(destination=[worker.hostname])
     body = json.dumps({"email": "nobody@example.com"})
     assert client.post(RESET_URL, body, content_type="application/json").status_code == 202
-    _wait_until(lambda: any(e["type"] == "task-succeeded" for e in seen))
+    assert eventually(lambda: any(e["type"] == "task-succeeded" for e in seen))
     kinds = [e["type"] for e in seen if e["type"].startswith("task-")]
     assert kinds[:3] == ["task-received", "task-started", "task-succeeded"]
     [received] = [e for e in seen if e["type"] == "task-received"]
@@ -127,11 +128,3 @@ def _check_events(worker, client, seen: list[dict]) -> None:
 def _tasks_done(worker) -> int:
     [stats] = app.control.inspect(destination=[worker.hostname], timeout=2).stats().values()
     return sum(stats.get("total", {}).values())
-
-
-def _wait_until(condition, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)

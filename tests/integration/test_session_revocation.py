@@ -4,7 +4,6 @@ notice delivered to a real SMTP server."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -13,17 +12,9 @@ from django.test import Client
 from shared.models import RefreshToken
 from tests.api_client import Device
 from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user
+from tests.waiting import eventually
 
 WAIT = 20
-
-
-def eventually(condition, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 @pytest.fixture

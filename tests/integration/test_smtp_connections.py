@@ -53,3 +53,13 @@ def test_a_connection_dropped_by_the_server_is_replaced_at_once(sink):
     send(1, "after")
     assert len(sink.handler.messages) == 2
     assert len(set(sink.handler.peers)) == 2
+
+
+def test_each_message_comes_with_the_time_it_arrived(sink):
+    send(3)
+    timed = sink.handler.timed_messages()
+    assert [envelope.rcpt_tos for envelope, _, _ in timed] == [
+        [f"user{i}@example.com"] for i in range(3)
+    ]
+    times = [at for _, _, at in timed]
+    assert times == sorted(times) == sink.handler.received_at

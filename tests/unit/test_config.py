@@ -53,17 +53,30 @@ def test_bad_throttle_rates_are_refused(raw):
         parse_throttle_rates(raw)
 
 
-def _manage(*args, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+# Settings read from the environment that a test's subprocess sees at their defaults unless the
+# test sets them.
+SETTINGS_VARIABLES = {"DEBUG", "SECRET_KEY", "DB_POOL_SIZE", "DB_PREPARE_THRESHOLD", "LOG_LEVEL",
+                      "CELERY_TASK_LOGS"}  # fmt: skip
+
+
+def _run(argv: list[str], **env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     clean.update(env)
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return subprocess.run(argv, cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
+
+
+def _manage(*args, **env) -> subprocess.CompletedProcess:
+    return _run([sys.executable, "manage.py", *args], **env)
+
+
+def _settings(expression: str, **env) -> subprocess.CompletedProcess:
+    """Load the settings in a new process with ``env``; print ``expression`` as JSON (it may
+    use ``settings`` and ``logging``)."""
+    code = (
+        "import json, logging, django; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({expression}))"
     )
+    return _run([sys.executable, "-c", code], DJANGO_SETTINGS_MODULE="api.settings", **env)
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():
@@ -86,17 +99,11 @@ def test_production_settings_pass_the_deploy_check_cleanly():
 
 
 def _worker_db_options(**env) -> subprocess.CompletedProcess:
-    code = (
-        "import json, django; django.setup(); from django.conf import settings; "
-        "d = settings.DATABASES['default']; "
-        "print(json.dumps({'options': d.get('OPTIONS', {}), 'checks': d['CONN_HEALTH_CHECKS']}))"
+    return _settings(
+        "{'options': settings.DATABASES['default'].get('OPTIONS', {}), "
+        "'checks': settings.DATABASES['default']['CONN_HEALTH_CHECKS']}",
+        **env,
     )
-    clean = {k: v for k, v in os.environ.items() if k not in {"DB_POOL_SIZE"}}
-    clean.update(DJANGO_SETTINGS_MODULE="api.settings", **env)
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
 
 
 PG = "postgres://nobody@127.0.0.1:1/none"  # settings only: nothing connects
@@ -131,18 +138,11 @@ def test_the_api_keeps_plain_persistent_connections():
 
 
 def _celery_task_log_level(**env) -> str:
-    code = (
-        "import logging, django; django.setup(); "
-        "print(logging.getLevelName(logging.getLogger('celery.app.trace').getEffectiveLevel()))"
+    result = _settings(
+        "logging.getLevelName(logging.getLogger('celery.app.trace').getEffectiveLevel())", **env
     )
-    clean = {k: v for k, v in os.environ.items() if k not in {"LOG_LEVEL", "CELERY_TASK_LOGS"}}
-    clean.update(DJANGO_SETTINGS_MODULE="api.settings", **env)
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return json.loads(result.stdout)
 
 
 def test_celery_logs_one_line_per_task_only_when_asked():
@@ -152,20 +152,12 @@ def test_celery_logs_one_line_per_task_only_when_asked():
 
 
 def test_empty_service_urls_mean_unset():
-    code = (
-        "import django; django.setup(); from django.conf import settings; "
-        "print(settings.DATABASES['default']['ENGINE'], settings.REDIS_URL, settings.EMAIL_HOST)"
-    )
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    clean.update(
-        DJANGO_SETTINGS_MODULE="api.settings", DATABASE_URL="", REDIS_URL=" ", EMAIL_URL=""
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True,
-        timeout=120,
+    result = _settings(
+        "[settings.DATABASES['default']['ENGINE'], settings.REDIS_URL, settings.EMAIL_HOST]",
+        DATABASE_URL="", REDIS_URL=" ", EMAIL_URL="",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    engine, redis_url, email_host = result.stdout.split()
+    engine, redis_url, email_host = json.loads(result.stdout)
     assert engine == "django.db.backends.sqlite3"
     assert redis_url.startswith("redis://127.0.0.1:")
     assert email_host == "127.0.0.1"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import eventually
+
 CHILD = """
 import signal, sys, time
 n, out = sys.argv[1], sys.argv[2]
@@ -59,12 +61,11 @@ def notes(out: Path, n: int) -> list[str]:
 
 
 def wait_started(out: Path, processes: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all("started" in notes(out, n) for n in range(1, processes + 1)):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the copies did not all start")
+    started = eventually(
+        lambda: all("started" in notes(out, n) for n in range(1, processes + 1)), timeout
+    )
+    if not started:
+        raise AssertionError("the copies did not all start")
 
 
 def test_each_copy_gets_its_number_and_sigterm_stops_them_all(child, tmp_path):
