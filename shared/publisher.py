@@ -13,13 +13,15 @@ Either way a row left in the outbox is sent later by the relay (``relay_outbox``
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
+import os
 import uuid
 
 from django.conf import settings
 from django.db import transaction
-from kombu.serialization import dumps as kombu_dumps
+from kombu.utils.json import dumps as json_dumps
 from redis.exceptions import RedisError
 
 from shared.broker import app
@@ -39,43 +41,52 @@ def task_id_for(event_id: uuid.UUID | str, task: str) -> str:
     return f"{event_id}.{task.rsplit('.', 1)[-1]}"
 
 
+@functools.cache
+def _prototype(task: str, pid: int, time_limits: tuple) -> tuple[dict, dict, dict]:
+    """Headers, properties and the ``embed`` part of the body that Celery's task protocol
+    (``as_task_v2``) gives every message of ``task``: built by Celery once per process (the
+    origin names the process), then copied for each message."""
+    time_limit, soft_time_limit = time_limits
+    task_message = app.amqp.as_task_v2(
+        "", task, args=[], kwargs={}, argsrepr="", kwargsrepr="{}",
+        ignore_result=None,  # as send_task leaves it: the task's own setting decides
+        # The limits travel with the message, as send_task does where the task is known.
+        time_limit=time_limit, soft_time_limit=soft_time_limit,
+    )  # fmt: skip
+    properties = {
+        **task_message.properties,
+        "delivery_mode": 2,  # persistent
+        "priority": 0,
+        "body_encoding": "base64",
+    }
+    return task_message.headers, properties, task_message.body[2]
+
+
 def task_messages(message: dict) -> list[tuple[str, str]]:
     """``(queue, raw task message)`` for each handler of the event, as Celery's Redis transport
-    writes them: Celery's own task protocol (``as_task_v2``), serialised by kombu, wrapped in
-    the transport's JSON envelope. ``tests/unit/test_publisher.py`` holds this equal to what
+    writes them: Celery's own task protocol (``as_task_v2``), serialised as kombu does, wrapped
+    in the transport's JSON envelope. ``tests/unit/test_publisher.py`` holds this equal to what
     ``app.send_task`` writes, so a Celery or kombu upgrade that changes the format fails there.
     """
     out = []
+    time_limits = (app.conf.task_time_limit, app.conf.task_soft_time_limit)
     for sub in SUBSCRIPTIONS.get(message["type"], ()):
+        headers, properties, embed = _prototype(sub.task, os.getpid(), time_limits)
         task_id = task_id_for(message["id"], sub.task)
-        task = app.amqp.as_task_v2(
-            task_id,
-            sub.task,
-            args=[message],
-            kwargs={},
-            # Flower and worker logs show this instead of the payload (addresses).
-            argsrepr=f"({message['type']} event {message['id']})",
-            kwargsrepr="{}",
-            ignore_result=None,  # as send_task leaves it: the task's own setting decides
-            # The limits travel with the message, as send_task does where the task is known.
-            time_limit=app.conf.task_time_limit,
-            soft_time_limit=app.conf.task_soft_time_limit,
-        )
-        content_type, encoding, body = kombu_dumps(task.body, serializer="json")
-        properties = {
-            **task.properties,
-            "delivery_mode": 2,  # persistent
-            "delivery_info": {"exchange": "", "routing_key": sub.queue},
-            "priority": 0,
-            "body_encoding": "base64",
-            "delivery_tag": str(uuid.uuid4()),
-        }
+        # Flower and worker logs show argsrepr instead of the payload (addresses).
+        argsrepr = f"({message['type']} event {message['id']})"
+        body = json_dumps([[message], {}, embed])
         envelope = {
             "body": base64.b64encode(body.encode()).decode("ascii"),
-            "content-encoding": encoding,
-            "content-type": content_type,
-            "headers": task.headers,
-            "properties": properties,
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": {**headers, "id": task_id, "root_id": task_id, "argsrepr": argsrepr},
+            "properties": {
+                **properties,
+                "correlation_id": task_id,
+                "delivery_info": {"exchange": "", "routing_key": sub.queue},
+                "delivery_tag": str(uuid.uuid4()),
+            },
         }
         out.append((sub.queue, json.dumps(envelope)))
     return out
@@ -84,18 +95,31 @@ def task_messages(message: dict) -> list[tuple[str, str]]:
 def send_to_broker(message: dict) -> None:
     """Send one task message per subscriber of the event's type. Raises PublishError.
 
-    The messages are pushed onto their queues' Redis lists in one round trip. ``app.send_task``
-    would write the same bytes, but its producer, connection-pool and retry machinery cost
-    about 300 µs of CPU per message, most of an API request's work (docs/benchmarks.md). The
-    client has 0.5 s timeouts: when Redis does not answer, the event goes to the outbox.
+    The messages are pushed onto their queues' Redis lists in one round trip, written and read
+    on one of the client's pooled connections. ``app.send_task`` would write the same bytes,
+    but its producer, connection-pool and retry machinery cost about 300 µs of CPU per message,
+    and redis-py's pipeline object another 40 µs: together most of an API request's work
+    (docs/benchmarks.md). The client has 0.5 s timeouts: when Redis does not answer, the event
+    goes to the outbox.
     """
+    commands = [("LPUSH", queue, raw) for queue, raw in task_messages(message)]
+    if not commands:
+        return
+    pool = get_redis().connection_pool
     try:
-        pipe = get_redis().pipeline(transaction=False)
-        for queue, raw in task_messages(message):
-            pipe.lpush(queue, raw)
-        pipe.execute()
+        connection = pool.get_connection()
     except RedisError as exc:
         raise PublishError(f"{type(exc).__name__}: {exc}") from exc
+    try:
+        connection.send_packed_command(connection.pack_commands(commands))
+        for _ in commands:
+            connection.read_response()
+    except (RedisError, OSError) as exc:
+        # A reply may be left unread: the connection is not given back to others as it is.
+        connection.disconnect()
+        raise PublishError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        pool.release(connection)
 
 
 def publish(event: Event) -> None:
