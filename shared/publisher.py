@@ -42,11 +42,12 @@ def task_id_for(event_id: uuid.UUID | str, task: str) -> str:
 
 
 @functools.cache
-def _prototype(task: str, pid: int, time_limits: tuple) -> tuple[dict, dict, dict]:
+def _prototype(task: str, pid: int) -> tuple[dict, dict, dict]:
     """Headers, properties and the ``embed`` part of the body that Celery's task protocol
     (``as_task_v2``) gives every message of ``task``: built by Celery once per process (the
-    origin names the process), then copied for each message."""
-    time_limit, soft_time_limit = time_limits
+    origin names the process), then copied for each message. Reading Celery's configuration
+    alone costs more than copying them."""
+    time_limit, soft_time_limit = app.conf.task_time_limit, app.conf.task_soft_time_limit
     task_message = app.amqp.as_task_v2(
         "", task, args=[], kwargs={}, argsrepr="", kwargsrepr="{}",
         ignore_result=None,  # as send_task leaves it: the task's own setting decides
@@ -69,9 +70,8 @@ def task_messages(message: dict) -> list[tuple[str, str]]:
     ``app.send_task`` writes, so a Celery or kombu upgrade that changes the format fails there.
     """
     out = []
-    time_limits = (app.conf.task_time_limit, app.conf.task_soft_time_limit)
     for sub in SUBSCRIPTIONS.get(message["type"], ()):
-        headers, properties, embed = _prototype(sub.task, os.getpid(), time_limits)
+        headers, properties, embed = _prototype(sub.task, os.getpid())
         task_id = task_id_for(message["id"], sub.task)
         # Flower and worker logs show argsrepr instead of the payload (addresses).
         argsrepr = f"({message['type']} event {message['id']})"
