@@ -5,7 +5,9 @@ Two paths, one guarantee (an event is never lost once the API has answered):
 * Inside a transaction, the event is written to the outbox in that transaction, so it exists
   exactly when the change it reports exists; after commit it is sent and its row deleted.
 * Outside one (a reset request changes nothing in the database), the event is sent at once,
-  and written to the outbox only if the broker cannot be reached.
+  and written to the outbox only if the broker cannot be reached or refuses it. During an HTTP
+  request, Redis's acknowledgement is read after the response has gone out (see
+  ``_request_finished``); a refusal then still lands in the outbox.
 
 Either way a row left in the outbox is sent later by the relay (``relay_outbox``).
 """
@@ -17,11 +19,15 @@ import functools
 import json
 import logging
 import os
+import threading
 import uuid
+from typing import NamedTuple
 
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.db import transaction
 from kombu.utils.json import dumps as json_dumps
+from redis.connection import Connection, ConnectionPool
 from redis.exceptions import RedisError
 
 from shared.broker import app
@@ -92,34 +98,104 @@ def task_messages(message: dict) -> list[tuple[str, str]]:
     return out
 
 
-def send_to_broker(message: dict) -> None:
-    """Send one task message per subscriber of the event's type. Raises PublishError.
+class _Unread(NamedTuple):
+    """Task messages written to Redis whose acknowledgements are still to be read."""
 
-    The messages are pushed onto their queues' Redis lists in one round trip, written and read
-    on one of the client's pooled connections. ``app.send_task`` would write the same bytes,
-    but its producer, connection-pool and retry machinery cost about 300 µs of CPU per message,
-    and redis-py's pipeline object another 40 µs: together most of an API request's work
-    (docs/benchmarks.md). The client has 0.5 s timeouts: when Redis does not answer, the event
-    goes to the outbox.
+    pool: ConnectionPool
+    connection: Connection
+    replies: int
+
+
+def _write(message: dict) -> _Unread | None:
+    """Write one task message per subscriber of the event's type onto their queues' Redis
+    lists, in one round trip, on one of the client's pooled connections; the replies are left
+    to ``_read_replies``. Raises PublishError.
+
+    ``app.send_task`` would write the same bytes, but its producer, connection-pool and retry
+    machinery cost about 300 µs of CPU per message, and redis-py's pipeline object another
+    40 µs: together most of an API request's work (docs/benchmarks.md).
     """
     commands = [("LPUSH", queue, raw) for queue, raw in task_messages(message)]
     if not commands:
-        return
+        return None
     pool = get_redis().connection_pool
     try:
         connection = pool.get_connection()
     except RedisError as exc:
         raise PublishError(f"{type(exc).__name__}: {exc}") from exc
+    unread = _Unread(pool, connection, len(commands))
     try:
         connection.send_packed_command(connection.pack_commands(commands))
-        for _ in commands:
-            connection.read_response()
     except (RedisError, OSError) as exc:
-        # A reply may be left unread: the connection is not given back to others as it is.
-        connection.disconnect()
+        _discard(unread)
         raise PublishError(f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        pool.release(connection)
+    return unread
+
+
+def _read_replies(unread: _Unread) -> None:
+    """Read Redis's acknowledgements (0.5 s timeout) and give the connection back. Raises
+    PublishError if Redis refused a message or did not answer."""
+    try:
+        for _ in range(unread.replies):
+            unread.connection.read_response()
+    except (RedisError, OSError) as exc:
+        _discard(unread)
+        raise PublishError(f"{type(exc).__name__}: {exc}") from exc
+    unread.pool.release(unread.connection)
+
+
+def _discard(unread: _Unread) -> None:
+    # Replies may be left unread: the connection is not given back to others as it is.
+    unread.connection.disconnect()
+    unread.pool.release(unread.connection)
+
+
+def send_to_broker(message: dict) -> None:
+    """Send one task message per subscriber of the event's type and wait for Redis to take
+    them. Raises PublishError (then the caller keeps the event in the outbox)."""
+    unread = _write(message)
+    if unread is not None:
+        _read_replies(unread)
+
+
+# During an HTTP request, an event published outside a transaction (a reset request) is
+# written to Redis at once but its acknowledgement is read only after the response has gone
+# out (Django's request_finished signal, which the WSGI server sends when it closes the
+# response): the client does not wait for a round trip to Redis. The bytes are in the
+# kernel's hands before the response is even built, so a process that dies after answering
+# has still sent them; if Redis refuses them or does not answer, the event goes to the outbox,
+# as it does when Redis cannot be reached at all (which is known before the answer).
+_requests = threading.local()
+
+
+def _request_started(**kwargs) -> None:
+    _confirm_unread()  # left by a server that did not close its last response
+    _requests.unread = []
+
+
+def _request_finished(**kwargs) -> None:
+    _confirm_unread()
+    _requests.unread = None
+
+
+def _confirm_unread() -> None:
+    pending, _requests.unread = getattr(_requests, "unread", None) or [], None
+    for event_id, event_type, message, unread in pending:
+        try:
+            _read_replies(unread)
+        except PublishError as exc:
+            _keep(event_id, event_type, message, exc)
+
+
+request_started.connect(_request_started, dispatch_uid="publisher.request_started")
+request_finished.connect(_request_finished, dispatch_uid="publisher.request_finished")
+
+
+def _keep(event_id: uuid.UUID, event_type: str, message: dict, exc: PublishError) -> None:
+    log.warning("broker unreachable, event %s %s kept in the outbox: %s", event_type, event_id, exc)
+    OutboxEvent.objects.create(
+        id=event_id, type=event_type, message=message, attempts=1, last_error=str(exc)
+    )
 
 
 def publish(event: Event) -> None:
@@ -130,14 +206,14 @@ def publish(event: Event) -> None:
         transaction.on_commit(lambda: _send_from_outbox(event.id, message), robust=True)
         return
     try:
-        send_to_broker(message)
+        unread = _write(message)
+        pending = getattr(_requests, "unread", None)
+        if unread is not None and pending is not None:
+            pending.append((event.id, event.type, message, unread))
+        elif unread is not None:
+            _read_replies(unread)
     except PublishError as exc:
-        log.warning(
-            "broker unreachable, event %s %s kept in the outbox: %s", event.type, event.id, exc
-        )
-        OutboxEvent.objects.create(
-            id=event.id, type=event.type, message=message, attempts=1, last_error=str(exc)
-        )
+        _keep(event.id, event.type, message, exc)
 
 
 def _send_from_outbox(event_id: uuid.UUID, message: dict) -> None:

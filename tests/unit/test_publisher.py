@@ -125,3 +125,71 @@ def test_messages_are_what_celery_itself_would_write(fake_redis, payload):
             k: v for k, v in theirs["properties"].items() if k not in per_message
         }
     assert len(ours) == len(SUBSCRIPTIONS[event.type])
+
+
+def _reset_environ(email: str) -> dict:
+    import io
+    import json
+
+    body = json.dumps({"email": email}).encode()
+    return {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/api/auth/password/reset/",
+        "SERVER_NAME": "testserver", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "testserver", "REMOTE_ADDR": "203.0.113.5", "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json", "wsgi.errors": io.StringIO(),
+    }  # fmt: skip
+
+
+def test_a_reset_is_answered_before_redis_acknowledges_it(fake_redis, monkeypatch):
+    """The WSGI app hands back its 202 with the task message already written to Redis, and
+    reads Redis's acknowledgement only when the server closes the response, once it is sent."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    import shared.publisher as publisher
+
+    read = []
+    real_read = publisher._read_replies
+    monkeypatch.setattr(publisher, "_read_replies", lambda unread: read.append(real_read(unread)))
+
+    statuses = []
+    response = WSGIHandler()(_reset_environ("a@example.com"), lambda s, h: statuses.append(s))
+    assert statuses == ["202 Accepted"]
+    assert len(queued_messages(fake_redis, "email")) == 1
+    assert read == []  # the response is not closed yet: nothing read, nothing waited for
+
+    response.close()
+    assert len(read) == 1
+    assert OutboxEvent.objects.count() == 0
+
+
+def test_a_reset_redis_refuses_after_the_answer_lands_in_the_outbox(fake_redis, client):
+    """Redis takes the bytes but answers with an error (here: the queue's key holds a string).
+    The client already has its 202; the event is kept in the outbox and relayed later."""
+    import json
+
+    fake_redis.set("email", "not a list")
+    response = client.post("/api/auth/password/reset/", json.dumps({"email": "b@example.com"}),
+                           content_type="application/json")  # fmt: skip
+    assert response.status_code == 202
+    [kept] = OutboxEvent.objects.all()
+    assert "WRONGTYPE" in kept.last_error
+    assert kept.message["payload"]["email"] == "b@example.com"
+
+    fake_redis.delete("email")
+    assert relay_outbox() == 1
+    [message] = queued_messages(fake_redis, "email")
+    assert message["args"]["id"] == str(kept.id)
+
+
+def test_published_resets_give_their_redis_connection_back(fake_redis, client):
+    import json
+
+    from shared.redis_client import get_redis
+
+    for i in range(5):
+        client.post("/api/auth/password/reset/", json.dumps({"email": f"u{i}@example.com"}),
+                    content_type="application/json")  # fmt: skip
+    pool = get_redis().connection_pool
+    assert len(pool._in_use_connections) == 0
+    assert len(queued_messages(fake_redis, "email")) == 5
