@@ -73,7 +73,7 @@ class _Atoms(Mapping):
         else:
             if self._all is None:
                 self._all = self.logger.atoms_wrapper_class(
-                    Logger.atoms(self.logger, self.resp, self.req, self.environ, self.request_time)
+                    self.logger.atoms(self.resp, self.req, self.environ, self.request_time)
                 )
             value = self._all[key]
         if key in _REDACTED and isinstance(value, str):
@@ -89,13 +89,6 @@ class _Atoms(Mapping):
 
 
 class RedactingLogger(Logger):
-    def atoms(self, resp, req, environ, request_time):
-        atoms = super().atoms(resp, req, environ, request_time)
-        for key in _REDACTED:
-            if isinstance(atoms.get(key), str):
-                atoms[key] = redact(atoms[key])
-        return atoms
-
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:
             return

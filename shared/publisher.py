@@ -48,11 +48,11 @@ def task_id_for(event_id: uuid.UUID | str, task: str) -> str:
 
 
 @functools.cache
-def _prototype(task: str, pid: int) -> tuple[dict, dict, dict]:
+def _prototype(task: str) -> tuple[dict, dict, dict]:
     """Headers, properties and the ``embed`` part of the body that Celery's task protocol
     (``as_task_v2``) gives every message of ``task``: built by Celery once per process (the
-    origin names the process), then copied for each message. Reading Celery's configuration
-    alone costs more than copying them."""
+    origin names the process, so a forked child builds its own), then copied for each message.
+    Reading Celery's configuration alone costs more than copying them."""
     time_limit, soft_time_limit = app.conf.task_time_limit, app.conf.task_soft_time_limit
     task_message = app.amqp.as_task_v2(
         "", task, args=[], kwargs={}, argsrepr="", kwargsrepr="{}",
@@ -69,6 +69,9 @@ def _prototype(task: str, pid: int) -> tuple[dict, dict, dict]:
     return task_message.headers, properties, task_message.body[2]
 
 
+os.register_at_fork(after_in_child=_prototype.cache_clear)
+
+
 def task_messages(message: dict) -> list[tuple[str, str]]:
     """``(queue, raw task message)`` for each handler of the event, as Celery's Redis transport
     writes them: Celery's own task protocol (``as_task_v2``), serialised as kombu does, wrapped
@@ -77,7 +80,7 @@ def task_messages(message: dict) -> list[tuple[str, str]]:
     """
     out = []
     for sub in SUBSCRIPTIONS.get(message["type"], ()):
-        headers, properties, embed = _prototype(sub.task, os.getpid())
+        headers, properties, embed = _prototype(sub.task)
         task_id = task_id_for(message["id"], sub.task)
         # Flower and worker logs show argsrepr instead of the payload (addresses).
         argsrepr = f"({message['type']} event {message['id']})"
@@ -207,11 +210,13 @@ def publish(event: Event) -> None:
         return
     try:
         unread = _write(message)
+        if unread is None:
+            return  # no handler for this event type
         pending = getattr(_requests, "unread", None)
-        if unread is not None and pending is not None:
-            pending.append((event.id, event.type, message, unread))
-        elif unread is not None:
+        if pending is None:  # not inside an HTTP request: wait for Redis here
             _read_replies(unread)
+        else:
+            pending.append((event.id, event.type, message, unread))
     except PublishError as exc:
         _keep(event.id, event.type, message, exc)
 

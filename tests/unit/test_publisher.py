@@ -193,3 +193,29 @@ def test_published_resets_give_their_redis_connection_back(fake_redis, client):
     pool = get_redis().connection_pool
     assert len(pool._in_use_connections) == 0
     assert len(queued_messages(fake_redis, "email")) == 5
+
+
+def test_a_forked_process_names_itself_as_the_origin(fake_redis):
+    """Task messages name the publishing process (``gen<pid>@host``); gunicorn and Celery fork
+    after import, so a child must not reuse its parent's cached headers."""
+    import json
+    import os
+
+    from shared.publisher import task_messages
+
+    message = reset_event().to_message()
+
+    def origin() -> str:
+        return json.loads(task_messages(message)[0][1])["headers"]["origin"]
+
+    assert origin().startswith(f"gen{os.getpid()}@")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write_end, origin().encode())
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    child_origin = os.read(read_end, 1000).decode()
+    os.close(read_end)
+    assert child_origin.startswith(f"gen{pid}@")
