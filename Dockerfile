@@ -5,7 +5,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    DJANGO_SETTINGS_MODULE=api.settings
+    DJANGO_SETTINGS_MODULE=api.settings \
+    BIND_ADDRESS=0.0.0.0
 
 # Fixed uid so volume ownership and runAsNonRoot policies are predictable.
 RUN groupadd --system --gid 10001 app \

@@ -15,6 +15,12 @@ STANDINS := $(if $(REDIS_URL),,redis) $(if $(EMAIL_URL),,mail)
 
 .PHONY: run test bench install lint format lock clean
 
+# Local use: DEBUG on (a key kept in var/secret_key, the mail page), web and Flower on loopback.
+# Production sets DEBUG=0 and a SECRET_KEY of its own (README, Configuration).
+run test: export DEBUG ?= 1
+run: export BIND_ADDRESS ?= 127.0.0.1
+run: export FLOWER_ADDRESS ?= 127.0.0.1
+
 $(BIN)/.installed: requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"

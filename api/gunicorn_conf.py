@@ -1,10 +1,12 @@
-"""gunicorn settings, from the environment (PORT, WEB_CONCURRENCY, WEB_THREADS)."""
+"""gunicorn settings, from the environment (BIND_ADDRESS, PORT, WEB_CONCURRENCY, WEB_THREADS)."""
 
 import gc
 import multiprocessing
 import os
 
-bind = f"{os.environ.get('BIND_ADDRESS', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
+# Loopback unless told otherwise: the image sets BIND_ADDRESS=0.0.0.0, where the container's
+# network is the boundary.
+bind = f"{os.environ.get('BIND_ADDRESS', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
 threads = int(os.environ.get("WEB_THREADS", 1))
 timeout = 30

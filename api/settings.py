@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from shared.config import (
@@ -20,15 +21,18 @@ from shared.config import (
     local_secret_key,
     parse_email_url,
     parse_throttle_rates,
+    secret_key_problem,
 )
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless set: a bare `docker run` or a forgotten variable must not serve debug pages, the
+# local mailbox or a made-up key. `make run` and `make test` set DEBUG=1 for local use.
+DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = env_str("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+if DEBUG and not SECRET_KEY:
     SECRET_KEY = local_secret_key()
+elif not DEBUG and (problem := secret_key_problem(SECRET_KEY)):
+    raise ImproperlyConfigured(f"{problem} (DEBUG is off; see README, Configuration).")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 PORT = env_int("PORT", 8000)
@@ -36,6 +40,15 @@ PORT = env_int("PORT", 8000)
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", f"http://localhost:{PORT}").rstrip("/")
 # Optional template for single-page apps, e.g. https://app.example.com/reset?uid={uid}&t={token}
 FRONTEND_RESET_URL = env_str("FRONTEND_RESET_URL", "")
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses every attempt on an identifier with too many recent failures
+    # (``login_account``), for the API, the HTML login and the Django admin alike.
+    "shared.login_attempts.AccountLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    # Login by address (the API's ``email`` field).
+    "shared.login_attempts.EmailBackend",
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -54,9 +67,11 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "api.errors.ErrorResponseMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "api.middleware.AbsoluteSessionLifetimeMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "api.csrf.NoReferrerCsrfViewMiddleware",
@@ -157,8 +172,14 @@ AUTH_PASSWORD_VALIDATORS = [
         "OPTIONS": {"max_length": PASSWORD_MAX_LENGTH},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    # No composition rules (NIST SP 800-63B): length, a common-password list and similarity.
+    {"NAME": "shared.validators.RepetitiveOrSequentialValidator"},
+    # Asks the Pwned Passwords range API (PWNED_PASSWORDS_URL) at each use; "off" skips it.
+    {"NAME": "shared.validators.BreachedPasswordValidator"},
+    # No composition rules (NIST SP 800-63B): length, lists of known passwords and similarity.
 ]
+# The k-anonymity range API: only the first 5 hex characters of the password's SHA-1 are sent.
+# "off" disables the check; one that cannot answer within a second is skipped and logged.
+PWNED_PASSWORDS_URL = env_str("PWNED_PASSWORDS_URL", "https://api.pwnedpasswords.com/range/")
 
 # Our own catalogues first: they win over django.contrib's wording of the same strings.
 LOCALE_PATHS = [BASE_DIR / app / "locale" for app in ("api", "workers", "shared")]
@@ -197,9 +218,18 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# Sessions, JWT and browser alike, end this long after their login however active they are
+# (shared/sessions.py, api/middleware.py), besides their idle lifetime.
+SESSION_MAX_AGE = env_int("SESSION_MAX_AGE", 30 * 86400)
+REFRESH_TOKEN_LIFETIME = env_int("REFRESH_TOKEN_LIFETIME", 14 * 86400)
+# A browser session idle this long ends; each request it makes starts the time again.
+SESSION_COOKIE_AGE = min(REFRESH_TOKEN_LIFETIME, SESSION_MAX_AGE)
+SESSION_SAVE_EVERY_REQUEST = True
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("ACCESS_TOKEN_LIFETIME", 5 * 60)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("REFRESH_TOKEN_LIFETIME", 14 * 86400)),
+    # Idle lifetime: each refresh (rotation) starts it again, up to SESSION_MAX_AGE.
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=REFRESH_TOKEN_LIFETIME),
     "ALGORITHM": "HS256",
     "SIGNING_KEY": SECRET_KEY,
     "AUTH_HEADER_TYPES": ("Bearer",),
@@ -227,6 +257,8 @@ CELERY_BROKER_URL = REDIS_URL
 # Publishing from a web request must fail fast when Redis is down: the outbox keeps the event.
 CELERY_PUBLISH_TIMEOUT = float(env_str("CELERY_PUBLISH_TIMEOUT", "1.0"))
 OUTBOX_RELAY_INTERVAL = float(env_str("OUTBOX_RELAY_INTERVAL", "5"))
+# Dead letters older than this (days) are deleted by beat (maintenance.purge_dead_letters).
+DEAD_LETTER_RETENTION_DAYS = env_int("DEAD_LETTER_RETENTION_DAYS", 30)
 
 FLOWER_PORT = env_int("FLOWER_PORT", 5555)
 
@@ -243,35 +275,65 @@ CSRF_COOKIE_SAMESITE = "Lax"
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # __Host-: the browser keeps such a cookie only if it is Secure, for "/", with no Domain,
+    # so a sibling subdomain or a plain-HTTP page cannot plant one (session fixation).
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    # Preloading is hard to undo (browsers ship the list): only when asked for.
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
     if NUM_PROXIES:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL])
     # /healthz and /readyz are probed over plain HTTP from inside the cluster.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
+# A Content-Security-Policy on every response (django-csp): pages load scripts, styles and
+# images from this origin only, post forms only to it, and may not be framed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+    }
+}
+
+# Debug pages hide settings and environment variables by name (KEY, SECRET, PASS...) and,
+# with this filter, the password inside any URL (DATABASE_URL, REDIS_URL, EMAIL_URL...).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "shared.redaction.SafeExceptionReporterFilter"
+
 # Our CSRF middleware subclasses Django's (api/csrf.py); the deploy check looks for the exact
-# class path, so it would report CSRF protection as missing.
-SILENCED_SYSTEM_CHECKS = ["security.W003"]
+# class path, so it would report CSRF protection as missing. W021 asks for HSTS preload, which
+# is opt-in (SECURE_HSTS_PRELOAD) because leaving the browsers' list takes months.
+SILENCED_SYSTEM_CHECKS = ["security.W003", "security.W021"]
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# Every log record, whichever logger and handler it meets (Django's, runserver's, Celery's,
+# gunicorn's), is redacted when it is made: reset tokens and the passwords inside URLs are cut
+# out (shared/redaction.py). Django's own handlers are replaced by ours, so that no line goes
+# out twice or in another shape.
+LOGGING_CONFIG = "shared.redaction.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"redact": {"()": "shared.logging.RedactResetTokens"}},
     "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact"],
-        }
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's defaults send these to handlers of their own (runserver's request lines,
+        # mail to ADMINS); here they go where everything else goes.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
         # Celery's own two lines per task ("received", "succeeded") show only with
         # LOG_LEVEL=DEBUG or CELERY_TASK_LOGS=1: each handler logs one line per event itself

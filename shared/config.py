@@ -6,6 +6,7 @@ Every variable has a working default for a laptop; production sets them explicit
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -91,6 +92,36 @@ def local_secret_key() -> str:
         return key
 
 
+# Keys that tutorials, templates and this project's own files have shipped as examples.
+_PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "insecure",
+                      "your-secret", "secret-key", "example", "replace-me", "dummy")  # fmt: skip
+SECRET_KEY_MIN_LENGTH = 50
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot sign tokens in production, or None. Django's deploy check only warns
+    about these; a service whose links and sessions rest on the key refuses to start."""
+    if not key:
+        return "SECRET_KEY must be set"
+    if len(key) < SECRET_KEY_MIN_LENGTH:
+        return f"SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters long"
+    lowered = key.lower()
+    if lowered.startswith("django-insecure") or any(w in lowered for w in _PLACEHOLDER_WORDS):
+        return "SECRET_KEY is a known placeholder: generate a random one"
+    if len(set(key)) < 10:
+        return "SECRET_KEY repeats too few characters to be random"
+    return None
+
+
+# scheme://user:password@host → scheme://user:***@host
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]*@")
+
+
+def mask_url_credentials(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\g<head>***@", text)
+
+
 def parse_email_url(url: str) -> dict[str, object]:
     """Turn EMAIL_URL into Django EMAIL_* settings.
 
@@ -108,7 +139,8 @@ def parse_email_url(url: str) -> dict[str, object]:
         return {"EMAIL_BACKEND": backends[scheme]}
     if scheme not in {"smtp", "smtps"}:
         raise ConfigError(
-            f"EMAIL_URL scheme must be smtp, smtps, console, locmem or dummy: {url!r}"
+            "EMAIL_URL scheme must be smtp, smtps, console, locmem or dummy: "
+            f"{mask_url_credentials(url)!r}"
         )
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     use_ssl = scheme == "smtps" or query.get("ssl", "0").lower() in _TRUE
@@ -132,14 +164,18 @@ def parse_email_url(url: str) -> dict[str, object]:
     }
 
 
-THROTTLE_SCOPES = ("reset_ip", "reset_email", "confirm_ip", "change_user", "login_ip")
 DEFAULT_THROTTLE_RATES = {
     "reset_ip": "20/min",
     "reset_email": "1/min",
+    # Reset emails per normalised address per day (the API), and per account (the worker).
+    "reset_email_daily": "10/day",
     "confirm_ip": "30/min",
     "change_user": "5/min",
     "login_ip": "30/min",
+    # Failed logins per normalised identifier (email or username), known or not.
+    "login_account": "10/hour",
 }
+THROTTLE_SCOPES = tuple(DEFAULT_THROTTLE_RATES)
 
 
 def parse_throttle_rates(raw: str | None) -> dict[str, str | None]:

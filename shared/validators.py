@@ -32,3 +32,23 @@ class MaximumLengthValidator:
             "Your password can’t be longer than %(max_length)d characters.",
             self.max_length,
         ) % {"max_length": self.max_length}
+
+
+class RepetitiveOrSequentialValidator:
+    """Placeholder: being written (issue 12, item 5)."""
+
+    def validate(self, password: str, user=None) -> None:
+        return None
+
+    def get_help_text(self) -> str:
+        return ""
+
+
+class BreachedPasswordValidator:
+    """Placeholder: being written (issue 12, item 5)."""
+
+    def validate(self, password: str, user=None) -> None:
+        return None
+
+    def get_help_text(self) -> str:
+        return ""

@@ -49,6 +49,13 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_breach_lookups(settings):
+    """Tests send no traffic off this machine: the Pwned Passwords check is off unless a test
+    points PWNED_PASSWORDS_URL at a local server of its own."""
+    settings.PWNED_PASSWORDS_URL = "off"
+
+
 @pytest.fixture
 def alice(db):
     """An account: username ``alice``, address alice@example.com, password factories.PASSWORD."""
