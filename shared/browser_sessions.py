@@ -3,6 +3,7 @@ that user's rows (``UserSession``)."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from importlib import import_module
 
@@ -13,11 +14,17 @@ from django.utils import timezone
 
 from shared.models import UserSession
 
+# Where a session keeps the time it began (a login), for its absolute lifetime
+# (SESSION_MAX_AGE, api/middleware.py).
+STARTED_AT = "_resetpass_started_at"
+
 
 @receiver(user_logged_in, dispatch_uid="resetpass.record_browser_session")
 def record_browser_session(sender, request, user, **kwargs) -> None:
     """Called by Django's ``login()``, after it gave the session a fresh key."""
     session = getattr(request, "session", None)
+    if session is not None:
+        session[STARTED_AT] = time.time()
     key = getattr(session, "session_key", None)
     if key:
         UserSession.objects.update_or_create(

@@ -79,3 +79,44 @@ def hit(scope: str, ident: str) -> float | None:
         return None
     wait = (oldest[0][1] + rate.period - now) if oldest else rate.period
     return max(wait, 0.001)
+
+
+def record(scope: str, ident: str) -> None:
+    """Count one event of ``ident`` in ``scope`` without asking whether it is allowed (a failed
+    login, counted after the fact)."""
+    rate = rate_for(scope)
+    if rate is None:
+        return
+    key = _key(scope, ident)
+    now = time.time()
+    try:
+        pipe = get_redis().pipeline(transaction=True)
+        pipe.zremrangebyscore(key, 0, now - rate.period)
+        pipe.zadd(key, {f"{now:.6f}:{secrets.token_hex(4)}": now})
+        pipe.expire(key, rate.period + 1)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("rate limit %s not recorded, Redis unavailable: %s", scope, exc)
+
+
+def exceeded(scope: str, ident: str) -> float | None:
+    """Seconds until ``ident`` falls back under ``scope``'s limit, or None if it is under it
+    now. Counts nothing."""
+    rate = rate_for(scope)
+    if rate is None:
+        return None
+    key = _key(scope, ident)
+    now = time.time()
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.zcount(key, now - rate.period, "+inf")
+        # The hit whose expiry brings the count back under the limit.
+        pipe.zrevrangebyscore(key, "+inf", now - rate.period, start=rate.limit - 1, num=1,
+                              withscores=True)  # fmt: skip
+        count, boundary = pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("rate limit %s not applied, Redis unavailable: %s", scope, exc)
+        return None
+    if count < rate.limit or not boundary:
+        return None
+    return max(boundary[0][1] + rate.period - now, 0.001)
