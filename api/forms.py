@@ -1,13 +1,48 @@
 from __future__ import annotations
 
+import math
+
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from api import client
+from shared.login_attempts import LOCKED_ATTRIBUTE
 from shared.password_change import change_password
 from shared.password_reset import complete_password_reset, request_password_reset
+
+
+class LockoutMessageMixin:
+    """A login form that says so when the account's lockout (``login_account``) refused the
+    attempt, rather than "wrong password": the same for every identifier, known or not."""
+
+    def get_invalid_login_error(self):
+        locked_for = getattr(self.request, LOCKED_ATTRIBUTE, None)
+        if locked_for is None:
+            return super().get_invalid_login_error()
+        minutes = max(1, math.ceil(locked_for / 60))
+        return forms.ValidationError(
+            ngettext(
+                "Too many failed attempts to log in to this account. Try again in %(minutes)d "
+                "minute.",
+                "Too many failed attempts to log in to this account. Try again in %(minutes)d "
+                "minutes.",
+                minutes,
+            ),
+            code="account_locked",
+            params={"minutes": minutes},
+        )
+
+
+class LoginForm(LockoutMessageMixin, AuthenticationForm):
+    """The login page's form."""
+
+
+class AdminLoginForm(LockoutMessageMixin, AdminAuthenticationForm):
+    """The Django admin's login form (``admin.site.login_form``, set in ``api.apps``)."""
 
 
 class PasswordResetRequestForm(forms.Form):

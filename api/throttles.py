@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework.throttling import BaseThrottle
 
-from api.client import client_ip
+from api.client import rate_limit_ip
 from shared import ratelimit
 
 
@@ -12,7 +12,7 @@ class RedisRateThrottle(BaseThrottle):
     scope: str = ""
 
     def ident(self, request) -> str | None:
-        return client_ip(request)
+        return rate_limit_ip(request)
 
     def allow_request(self, request, view) -> bool:
         ident = self.ident(request)

@@ -87,5 +87,10 @@ app.conf.update(
             "schedule": 3600.0,
             "options": {"queue": "security", "expires": 600},
         },
+        "purge-dead-letters": {
+            "task": "maintenance.purge_dead_letters",
+            "schedule": 24 * 3600.0,
+            "options": {"queue": "security", "expires": 3600},
+        },
     },
 )

@@ -23,10 +23,9 @@ STARTED_AT = "_resetpass_started_at"
 def record_browser_session(sender, request, user, **kwargs) -> None:
     """Called by Django's ``login()``, after it gave the session a fresh key."""
     session = getattr(request, "session", None)
-    if session is not None:
-        session[STARTED_AT] = time.time()
     key = getattr(session, "session_key", None)
-    if key:
+    if key:  # an API login has a session object, but no cookie and no key: none to record
+        session[STARTED_AT] = time.time()
         UserSession.objects.update_or_create(
             session_key=key, defaults={"user": user, "created_at": timezone.now()}
         )

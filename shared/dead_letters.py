@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from django.db import transaction
 from django.utils import timezone
 
 from shared.broker import app
-from shared.events import queue_of
+from shared.events import SUBSCRIPTIONS, queue_of
 from shared.models import DeadLetter
 from shared.publisher import task_id_for
 
@@ -26,19 +27,32 @@ def record(*, task: str, message, reason: str, error: str, attempts: int) -> Dea
     )  # fmt: skip
 
 
-def replay(letter: DeadLetter) -> None:
+def replay(letter: DeadLetter, *, again: bool = False) -> bool:
     """Hand the event to its handler again (a new task id; the handler's dedup still applies
-    to handlers that did succeed)."""
+    to handlers that did succeed). A letter replayed already, even by someone else since
+    ``letter`` was read, is left alone unless ``again``; returns whether it was sent."""
     attempt = letter.replay_count + 1
-    app.send_task(
-        letter.task,
-        args=[letter.message],
-        queue=queue_of(letter.task),
-        task_id=f"{task_id_for(letter.event_id, letter.task)}.replay{attempt}",
-        argsrepr=f"({letter.event_type} event {letter.event_id}, replay {attempt})",
-        kwargsrepr="{}",
-    )
-    DeadLetter.objects.filter(pk=letter.pk).update(replayed_at=timezone.now(), replay_count=attempt)
+    # Claimed by its replay count, so that two operators replaying at once send it once.
+    claim = DeadLetter.objects.filter(pk=letter.pk, replay_count=letter.replay_count)
+    if not again:
+        claim = claim.filter(replayed_at__isnull=True)
+    # A malformed event's type may hold anything: Flower and the logs show only known ones.
+    event_type = letter.event_type if letter.event_type in SUBSCRIPTIONS else "unknown"
+    replayed_at = timezone.now()
+    with transaction.atomic():
+        if not claim.update(replayed_at=replayed_at, replay_count=attempt):
+            return False
+        # Inside the transaction: if the broker refuses it, the letter stays as it was.
+        app.send_task(
+            letter.task,
+            args=[letter.message],
+            queue=queue_of(letter.task),
+            task_id=f"{task_id_for(letter.event_id, letter.task)}.replay{attempt}",
+            argsrepr=f"({event_type} event {letter.event_id}, replay {attempt})",
+            kwargsrepr="{}",
+        )
+    letter.replayed_at, letter.replay_count = replayed_at, attempt
+    return True
 
 
 def pending():

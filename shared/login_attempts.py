@@ -15,7 +15,6 @@ counted, so an account locked by someone else opens again on time.
 from __future__ import annotations
 
 import logging
-import unicodedata
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
@@ -33,12 +32,6 @@ SCOPE = "login_account"
 LOCKED_ATTRIBUTE = "login_locked_for"
 
 
-def normalise(identifier: str) -> str:
-    """The form under which attempts on ``identifier`` are counted: NFKC, case-folded, trimmed
-    (``ALICE@Example.com``, ``alice@example.com`` and a full-width ``ａlice`` are one key)."""
-    return unicodedata.normalize("NFKC", identifier).casefold().strip()
-
-
 def _identifier(credentials: dict) -> str | None:
     User = get_user_model()  # noqa: N806
     value = (
@@ -46,12 +39,7 @@ def _identifier(credentials: dict) -> str | None:
         or credentials.get(User.USERNAME_FIELD)
         or credentials.get("email")
     )
-    return normalise(value) if isinstance(value, str) and value else None
-
-
-def locked_for(identifier: str) -> float | None:
-    """Seconds until ``identifier`` may try again, or None if it may now."""
-    return ratelimit.exceeded(SCOPE, normalise(identifier))
+    return ratelimit.normalise_identifier(value) if isinstance(value, str) and value else None
 
 
 class AccountLockoutBackend:
@@ -68,9 +56,6 @@ class AccountLockoutBackend:
             setattr(request, LOCKED_ATTRIBUTE, wait)
         log.warning("login refused: %s has too many failed attempts", hash_for_log(identifier))
         raise PermissionDenied  # authenticate() stops here and reports a failed login
-
-    def get_user(self, user_id):
-        return None
 
 
 @receiver(user_login_failed, dispatch_uid="resetpass.count_failed_login")

@@ -35,10 +35,15 @@ def request_password_reset(
 ) -> Event | None:
     """Publish a reset request for ``email`` as typed. Does not touch the user table.
 
-    Within the per-address cooldown (``reset_email``) nothing is published, quietly: the caller
-    answers as usual, so the cooldown tells nothing about the address either.
+    Within the per-address cooldown (``reset_email``), or past the address's daily cap
+    (``reset_email_daily``), nothing is published, quietly: the caller answers as usual, so the
+    limits tell nothing about the address either. Only requests past the cooldown count
+    towards the cap, so hammering one address does not use up its owner's day.
     """
-    if ratelimit.hit("reset_email", email.strip().casefold()) is not None:
+    address = ratelimit.normalise_identifier(email)
+    if ratelimit.hit("reset_email", address) is not None:
+        return None
+    if ratelimit.hit("reset_email_daily", address) is not None:
         return None
     event = make_event(
         PasswordResetRequestedV1(email=email, ip=ip, user_agent=user_agent, language=language)

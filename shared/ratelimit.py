@@ -17,6 +17,7 @@ import hmac
 import logging
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 
 import redis
@@ -41,6 +42,13 @@ class Rate:
         return cls(int(count), _PERIODS[unit.strip()[0]])
 
 
+def normalise_identifier(identifier: str) -> str:
+    """The form under which an address or username is counted: NFKC, case-folded, trimmed, so
+    ``ALICE@Example.com``, ``alice@example.com`` and a full-width ``ａlice@example.com`` share
+    one limit (as Django's reset lookup treats them as one address)."""
+    return unicodedata.normalize("NFKC", identifier).casefold().strip()
+
+
 def rate_for(scope: str) -> Rate | None:
     text = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(scope)
     return Rate.parse(text) if text else None
@@ -51,14 +59,18 @@ def _key(scope: str, ident: str) -> str:
     return f"resetpass:rl:{scope}:{digest[:32]}"
 
 
-def hit(scope: str, ident: str) -> float | None:
-    """Count one hit of ``ident`` in ``scope``. None if allowed, else seconds until it would be."""
+def hit(scope: str, ident: str, *, once_for: str | None = None) -> float | None:
+    """Count one hit of ``ident`` in ``scope``. None if allowed, else seconds until it would be.
+
+    ``once_for`` names what the hit is for (an event id): hits for the same thing count once,
+    so a task that retries does not use up the limit.
+    """
     rate = rate_for(scope)
     if rate is None:
         return None
     key = _key(scope, ident)
     now = time.time()
-    member = f"{now:.6f}:{secrets.token_hex(4)}"
+    member = once_for or f"{now:.6f}:{secrets.token_hex(4)}"
     client = get_redis()
     try:
         pipe = client.pipeline(transaction=True)

@@ -7,7 +7,9 @@ token made from a refresh token:
 * ``pwd``: a keyed fingerprint of the user's password hash when the token was made. The
   authentication class compares it with the user row it loads anyway, so a password change
   rejects every older token at once, with no extra query (Django's session auth hash, for
-  JWTs). Keyed with SECRET_KEY: the token is readable by its holder, the hash must not be.
+  JWTs). Keyed with SECRET_KEY: the token is readable by its holder, the hash must not be;
+* ``sst``: when the session began (its login), so that however often it is refreshed it ends
+  ``SESSION_MAX_AGE`` seconds after that: no token of it expires later.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -26,6 +29,7 @@ from shared.models import RefreshToken
 
 FAMILY_CLAIM = "fam"
 PASSWORD_CLAIM = "pwd"  # noqa: S105 - a claim name
+STARTED_CLAIM = "sst"
 
 
 class SessionError(Exception):
@@ -49,12 +53,24 @@ def token_matches_password(token, user: AbstractBaseUser) -> bool:
     return constant_time_compare(token.get(PASSWORD_CLAIM, ""), password_fingerprint(user))
 
 
-def _issue(user: AbstractBaseUser, family: uuid.UUID) -> tuple[JWTRefreshToken, TokenPair]:
+def _issue(
+    user: AbstractBaseUser, family: uuid.UUID, started: int
+) -> tuple[JWTRefreshToken, TokenPair]:
+    """A refresh token and its access token for ``family``, begun at ``started`` (a Unix
+    time): neither outlives the session's absolute lifetime."""
     refresh = JWTRefreshToken.for_user(user)
     refresh[FAMILY_CLAIM] = str(family)
     refresh[PASSWORD_CLAIM] = password_fingerprint(user)
-    pair = TokenPair(access=str(refresh.access_token), refresh=str(refresh), family=family)
+    refresh[STARTED_CLAIM] = started
+    refresh["exp"] = min(refresh["exp"], started + settings.SESSION_MAX_AGE)
+    access = refresh.access_token
+    access["exp"] = min(access["exp"], refresh["exp"])
+    pair = TokenPair(access=str(access), refresh=str(refresh), family=family)
     return refresh, pair
+
+
+def _now() -> int:
+    return int(timezone.now().timestamp())
 
 
 def _expiry(refresh: JWTRefreshToken) -> datetime:
@@ -63,8 +79,8 @@ def _expiry(refresh: JWTRefreshToken) -> datetime:
 
 def start_session(user: AbstractBaseUser, *, ip: str | None, user_agent: str) -> TokenPair:
     """A new session (after login): a new family on the whitelist."""
-    refresh, pair = _issue(user, uuid.uuid4())
     now = timezone.now()
+    refresh, pair = _issue(user, uuid.uuid4(), int(now.timestamp()))
     RefreshToken.objects.create(
         jti=refresh["jti"], family=pair.family, user=user, created_at=now, last_used_at=now,
         expires_at=_expiry(refresh), ip=ip, user_agent=user_agent[:512],
@@ -76,7 +92,10 @@ def continue_session(
     user: AbstractBaseUser, family: uuid.UUID, *, ip: str | None, user_agent: str
 ) -> TokenPair:
     """A fresh pair for an existing family (after the caller changed their password)."""
-    refresh, pair = _issue(user, family)
+    row = RefreshToken.objects.filter(user=user, family=family).only("created_at").first()
+    if row is None:
+        raise SessionError("this session has ended")
+    refresh, pair = _issue(user, family, int(row.created_at.timestamp()))
     updated = RefreshToken.objects.filter(user=user, family=family).update(
         jti=refresh["jti"], last_used_at=timezone.now(), expires_at=_expiry(refresh),
         ip=ip, user_agent=user_agent[:512],
@@ -110,7 +129,11 @@ def rotate(raw: str, user_model, *, ip: str | None, user_agent: str) -> TokenPai
         raise SessionError("no such user") from None
     if not token_matches_password(old, user):
         raise SessionError("the password has changed since this token was issued")
-    refresh, pair = _issue(user, family)
+    started = _started(old, family, user)
+    if _now() - started >= settings.SESSION_MAX_AGE:
+        RefreshToken.objects.filter(family=family, user=user).delete()
+        raise SessionError("this session reached its maximum age; log in again")
+    refresh, pair = _issue(user, family, started)
     swapped = RefreshToken.objects.filter(jti=old["jti"], family=family, user=user).update(
         jti=refresh["jti"], last_used_at=timezone.now(), expires_at=_expiry(refresh),
         ip=ip, user_agent=user_agent[:512],
@@ -121,6 +144,18 @@ def rotate(raw: str, user_model, *, ip: str | None, user_agent: str) -> TokenPai
         RefreshToken.objects.filter(family=family, user=user).delete()
         raise SessionError("refresh token reused; the session has been ended")
     return pair
+
+
+def _started(token, family: uuid.UUID, user) -> int:
+    """When ``token``'s session began: its claim, or for a token made before the claim existed,
+    its whitelist row."""
+    started = token.get(STARTED_CLAIM)
+    if isinstance(started, int):
+        return started
+    row = RefreshToken.objects.filter(family=family, user=user).only("created_at").first()
+    if row is None:
+        raise SessionError("this session has ended")
+    return int(row.created_at.timestamp())
 
 
 def end_session(raw: str) -> None:

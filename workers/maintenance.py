@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from shared.broker import app
-from shared.models import ProcessedEvent
+from shared.models import DeadLetter, ProcessedEvent
 from shared.publisher import relay_outbox as relay_outbox_service
 from shared.sessions import purge_expired
 
@@ -41,4 +42,22 @@ def purge_processed_events() -> int:
     """Forget handled events once no redelivery of them can still arrive."""
     cutoff = timezone.now() - PROCESSED_EVENTS_KEPT
     deleted, _ = ProcessedEvent.objects.filter(processed_at__lt=cutoff).delete()
+    return deleted
+
+
+@app.task(name="maintenance.purge_dead_letters", ignore_result=True)
+def purge_dead_letters() -> int:
+    """Delete dead letters older than DEAD_LETTER_RETENTION_DAYS: the events they keep hold
+    addresses, IPs and user agents, which are not kept forever."""
+    days = settings.DEAD_LETTER_RETENTION_DAYS
+    old = DeadLetter.objects.filter(created_at__lt=timezone.now() - timedelta(days=days))
+    never_replayed = old.filter(replayed_at__isnull=True).count()
+    deleted, _ = old.delete()
+    if deleted:
+        # Not silently: an operator may never have looked at some of them.
+        log.log(
+            logging.WARNING if never_replayed else logging.INFO,
+            "purged %d dead letter(s) older than %d days, %d of them never replayed",
+            deleted, days, never_replayed,
+        )  # fmt: skip
     return deleted

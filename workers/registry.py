@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import smtplib
+import uuid
 from collections.abc import Callable
 
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -128,7 +129,7 @@ def give_up(task, name: str, message, exc: Exception):
     if transient and task.request.retries < MAX_RETRIES:
         countdown = retry_countdown(task.request.retries)
         log.warning("%s will retry event %s in %.1fs: %s", name, _id(message), countdown, summary)
-        raise task.retry(exc=HandlerFailure(summary), countdown=countdown) from None
+        raise _retry(task, message, summary, countdown=countdown) from None
     log.error("%s gave up on event %s after %d tries: %s", name, _id(message), tries, summary)
     reason = (
         DeadLetter.Reason.RETRIES_EXHAUSTED if transient else DeadLetter.Reason.PERMANENT_FAILURE
@@ -140,11 +141,37 @@ def give_up(task, name: str, message, exc: Exception):
     except DatabaseError:
         # Not even the dead letter can be written: keep the message alive instead.
         log.error("%s cannot record the dead letter of %s; retrying later", name, _id(message))
-        raise task.retry(
-            exc=HandlerFailure(summary), countdown=RETRY_BACKOFF_MAX, max_retries=None
+        raise _retry(
+            task, message, summary, countdown=RETRY_BACKOFF_MAX, max_retries=None
         ) from None
     raise HandlerFailure(summary) from None
 
 
+def _retry(task, message, summary: str, **options):
+    """Send the task again and return the Retry for the caller to raise ``from None``."""
+    # Celery re-sends a retried task without the argsrepr its first message had, so Flower and
+    # the worker would show repr(args): the whole event, addresses included. Give it again.
+    # throw=False: raised inside task.retry, the Retry would carry the handler's exception as
+    # its context, and Flower shows that traceback, SMTP recipients included.
+    return task.retry(
+        exc=HandlerFailure(summary), argsrepr=task_argsrepr(message), kwargsrepr="{}",
+        throw=False, **options,
+    )  # fmt: skip
+
+
+def task_argsrepr(message) -> str:
+    """What Celery shows of a task's arguments (Flower, worker logs): ``(<type> event <id>)``,
+    as ``shared.publisher.task_messages`` writes it, from the event's type and id only if they
+    look like ones, never its payload."""
+    event_type = message.get("type") if isinstance(message, dict) else None
+    if not (isinstance(event_type, str) and event_type in SUBSCRIPTIONS):
+        event_type = "unknown"
+    return f"({event_type} event {_id(message)})"
+
+
 def _id(message) -> str:
-    return str(message.get("id")) if isinstance(message, dict) else "?"
+    # Only a UUID: the id is logged and shown, and a malformed message may hold anything there.
+    try:
+        return str(uuid.UUID(str(message.get("id"))))
+    except (AttributeError, ValueError):
+        return "?"

@@ -12,10 +12,11 @@ from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
-from api.client import client_ip, no_store_no_referrer
-from api.forms import ChangePasswordForm, PasswordResetRequestForm, ResetSetPasswordForm
+from api.client import no_store_no_referrer, rate_limit_ip
+from api.forms import ChangePasswordForm, LoginForm, PasswordResetRequestForm, ResetSetPasswordForm
 from shared import ratelimit
 from shared.browser_sessions import session_key_cycled
+from shared.models import UserSession
 from shared.password_reset import InvalidResetLink
 from shared.passwords import PasswordChangedMeanwhile
 from shared.tokens import reset_token_generator
@@ -37,7 +38,7 @@ class ThrottledPostMixin:
     throttle_scope: str = ""
 
     def throttle_ident(self, request) -> str | None:
-        return client_ip(request)
+        return rate_limit_ip(request)
 
     def post(self, request, *args, **kwargs):
         ident = self.throttle_ident(request)
@@ -52,6 +53,7 @@ class ThrottledPostMixin:
 
 class LoginView(ThrottledPostMixin, auth_views.LoginView):
     template_name = "accounts/login.html"
+    authentication_form = LoginForm
     redirect_authenticated_user = True
     throttle_scope = "login_ip"
 
@@ -88,16 +90,34 @@ class PasswordResetConfirmView(ThrottledPostMixin, auth_views.PasswordResetConfi
     def post_reset_login(self):
         return settings.PASSWORD_RESET_AUTO_LOGIN
 
+    def dispatch(self, *args, **kwargs):
+        response = super().dispatch(*args, **kwargs)
+        if kwargs.get("token") != self.reset_url_token and response.status_code == 302:
+            # The link's token just entered the session: give it a new key, so that a session
+            # cookie someone planted in this browser beforehand does not hold it (fixation).
+            self._cycle_session_key()
+        return response
+
+    def _cycle_session_key(self):
+        session = self.request.session
+        old_key = session.session_key
+        session.cycle_key()
+        # A signed-in session stays in the per-user index, which is how it gets ended.
+        UserSession.objects.filter(session_key=old_key).update(session_key=session.session_key)
+
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "request": self.request}
 
     def form_valid(self, form):
         try:
-            return super().form_valid(form)
+            response = super().form_valid(form)
         except InvalidResetLink:
             # Another tab or request used the link first.
             self.validlink = False
             return self.render_to_response(self.get_context_data(form=None))
+        if not self.post_reset_login:  # login() has already given the session a new key
+            self._cycle_session_key()
+        return response
 
 
 @method_decorator(_no_referrer, name="dispatch")

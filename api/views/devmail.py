@@ -1,9 +1,13 @@
-"""DEBUG only: read what the local SMTP sink (``make run``) received, under var/mail/."""
+"""DEBUG only, loopback only: read what the local SMTP sink (``make run``) received, under
+var/mail/. Every message there holds a live reset link, so the page answers only with DEBUG on
+and only a client on this machine: one whose socket address is loopback and that came through
+no proxy (a proxy on this machine would make every client look local)."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import ipaddress
 from pathlib import Path
 
 from django.conf import settings
@@ -22,10 +26,20 @@ def _load(path: Path):
         return email.message_from_binary_file(fh, policy=email.policy.default)
 
 
+def _from_this_machine(request) -> bool:
+    if "HTTP_X_FORWARDED_FOR" in request.META or "HTTP_FORWARDED" in request.META:
+        return False
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
 def _debug_only(view):
     def wrapped(request, *args, **kwargs):
-        if not settings.DEBUG:
-            raise Http404("the mail page exists only with DEBUG on")
+        # The Host header is the client's to choose: only the socket's address counts.
+        if not settings.DEBUG or not _from_this_machine(request):
+            raise Http404("the mail page exists only with DEBUG on, for this machine")
         return view(request, *args, **kwargs)
 
     return wrapped

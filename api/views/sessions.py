@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 
 from django.contrib.auth import authenticate, get_user_model
@@ -9,7 +10,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import AuthenticationFailed, NotFound
+from rest_framework.exceptions import AuthenticationFailed, NotFound, Throttled
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -25,28 +26,14 @@ from api.serializers import (
 )
 from api.throttles import LoginIPThrottle
 from shared import sessions
+from shared.login_attempts import LOCKED_ATTRIBUTE
 
 BAD_CREDENTIALS = _("Unable to log in with the provided credentials.")
+ACCOUNT_LOCKED = _("Too many failed attempts to log in to this account. Try again later.")
 SESSION_ENDED = _("This session has ended. Log in again.")
 UNAUTHORIZED = OpenApiResponse(description="Invalid, expired, revoked or reused token.")
 
 
-def _authenticate(request, *, email: str | None, username: str | None, password: str):
-    """The account these credentials open, or None. Unknown accounts still cost one hash."""
-    if username:
-        return authenticate(request, username=username, password=password)
-    User = get_user_model()  # noqa: N806
-    email_field = User.get_email_field_name()
-    candidates = User._default_manager.filter(**{f"{email_field}__iexact": email})
-    for candidate in candidates[:5]:
-        user = authenticate(request, username=candidate.get_username(), password=password)
-        if user is not None:
-            return user
-    if not candidates:
-        # As ModelBackend does for unknown usernames: spend one hash, so that an unknown
-        # address costs what a known one does.
-        User().set_password(password)
-    return None
 
 
 class TokenEndpointMixin:
@@ -65,17 +52,21 @@ class LoginView(TokenEndpointMixin, GenericAPIView):
         summary="Log in: a new session and its token pair",
         responses={200: TokenPairSerializer, 400: OpenApiResponse(description="Malformed body."),
                    401: OpenApiResponse(description="Bad credentials."),
-                   429: OpenApiResponse(description="Too many attempts.")},
+                   429: OpenApiResponse(description="Too many attempts from this address, or "
+                                        "too many failed ones on this account (Retry-After).")},
     )  # fmt: skip
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        user = _authenticate(
-            request, email=data.get("email"), username=data.get("username"),
-            password=data["password"],
-        )  # fmt: skip
+        # By username (ModelBackend) or by address (shared.login_attempts.EmailBackend); an
+        # unknown one costs a password hash as a known one does.
+        who = {"email": data["email"]} if data.get("email") else {"username": data["username"]}
+        user = authenticate(request, password=data["password"], **who)
         if user is None:
+            locked_for = getattr(request, LOCKED_ATTRIBUTE, None)
+            if locked_for is not None:
+                raise Throttled(math.ceil(locked_for), ACCOUNT_LOCKED)
             raise AuthenticationFailed(BAD_CREDENTIALS)
         user_logged_in.send(sender=user.__class__, request=request, user=user)
         pair = sessions.start_session(user, **client.device(request))

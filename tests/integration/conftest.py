@@ -12,11 +12,13 @@ import os
 
 import pytest
 import redis
+from django.db import connections
 
 from shared.broker import app
 from shared.devservices.mailsink import MailSink
 from shared.devservices.redis import RedisServer
 from shared.redis_client import get_redis
+from tests.integration.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.brokers import reset_connections, use_redis
 from tests.processes import CeleryWorker, worker_env
 
@@ -95,3 +97,24 @@ def private_redis():
     yield server
     server.stop()
     reset_connections()
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    """A page in a fresh browser context (a phone-sized window); ``page.context`` adds cookies
+    or scripts."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # around it are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        page = context.new_page()
+        yield page
+        context.close()
+        browser.close()
+        # While Playwright's loop runs, Django keeps the ORM's connections per task, not per
+        # thread: close the ones this test opened, or they outlive the test database.
+        connections.close_all()

@@ -3,52 +3,15 @@ link, read the message at the SMTP server, open the link, set a password, log in
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from pathlib import Path
 
-import pytest
+import requests
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+from tests.integration.browser import requires_chromium, shot
 
-# CI installs chromium (.ci/run) and must run this test; elsewhere it is skipped, saying why.
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("CI") and not shutil.which(CHROMIUM),
-    reason=f"browser test needs Debian's chromium at {CHROMIUM} (apt-get install chromium)",
-)
-
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-@pytest.fixture
-def browser_page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # around it are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
-        page = context.new_page()
-        yield page
-        context.close()
-        browser.close()
-        # While Playwright's loop runs, Django keeps the ORM's connections per task, not per
-        # thread: close the ones this test opened, or they outlive the test database.
-        connections.close_all()
-
-
-def shot(page, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+pytestmark = requires_chromium
 
 
 def test_forgotten_password_flow_in_a_browser(browser_page, live_stack, live_server, mailbox):
@@ -94,3 +57,66 @@ def test_forgotten_password_flow_in_a_browser(browser_page, live_stack, live_ser
     assert page.get_by_role("heading", name="Change your password").is_visible()
     user.refresh_from_db()
     assert user.check_password("a fresh and long passphrase")
+
+
+def _reset_links(base_url, mailbox, *addresses) -> dict[str, str]:
+    """Ask for a reset of each address and return each one's emailed link."""
+    with requests.Session() as http:
+        http.trust_env = False  # no proxy between us and the loopback server
+        for address in addresses:
+            response = http.post(f"{base_url}/api/auth/password/reset/", json={"email": address})
+            assert response.status_code == 202
+    links = {}
+    for envelope, message in mailbox.wait_for(len(addresses), timeout=20):
+        text = message.get_body(preferencelist=("plain",)).get_content()
+        [link] = re.findall(r"https?://\S+/accounts/reset/\S+/", text)
+        [address] = envelope.rcpt_tos
+        links[address] = link
+    return links
+
+
+def test_a_session_cookie_planted_in_the_browser_does_not_let_its_owner_set_the_password(
+    browser_page, live_stack, live_server, mailbox
+):
+    page = browser_page
+    users = get_user_model().objects
+    victim = users.create_user("vic", "vic@example.com", "an-old-long-passphrase")
+    users.create_user("mallory", "mallory@example.com", "mallorys-own-passphrase")
+    links = _reset_links(live_server.url, mailbox, "vic@example.com", "mallory@example.com")
+
+    attacker = requests.Session()
+    attacker.trust_env = False
+    # Opening a link of their own gives the attacker a session the server has stored.
+    attacker.get(links["mallory@example.com"])
+    planted = attacker.cookies[settings.SESSION_COOKIE_NAME]
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": planted, "url": live_server.url}]
+    )
+
+    page.goto(links["vic@example.com"])
+    page.wait_for_url(re.compile(r"/accounts/reset/[^/]+/set-password/$"))
+    set_password_url = page.url
+
+    form = attacker.get(set_password_url)
+    assert "This link no longer works" in form.text
+    attempt = attacker.post(
+        set_password_url,
+        {
+            "csrfmiddlewaretoken": attacker.cookies["csrftoken"],
+            "new_password1": "the attackers passphrase",
+            "new_password2": "the attackers passphrase",
+        },
+        allow_redirects=False,
+    )
+    assert attempt.status_code == 200
+    assert "This link no longer works" in attempt.text
+    victim.refresh_from_db()
+    assert victim.check_password("an-old-long-passphrase")
+
+    page.get_by_label("New password", exact=True).fill("a fresh and long passphrase")
+    page.get_by_label("New password confirmation").fill("a fresh and long passphrase")
+    page.get_by_role("button", name="Set my password").click()
+    page.wait_for_url(re.compile(r"/accounts/reset/done/$"))
+    victim.refresh_from_db()
+    assert victim.check_password("a fresh and long passphrase")
+    attacker.close()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import smtplib
 
 import pytest
-from django.db import OperationalError
+from celery.worker.request import Request
+from django.db import DatabaseError, OperationalError
 
+from shared.broker import app
 from shared.events import PasswordResetRequestedV1, make_event
+from shared.publisher import send_to_broker
+from tests.conftest import queued_messages
 from tests.factories import make_user
+from workers import registry
 from workers.handlers import password_reset
 from workers.registry import MAX_RETRIES, is_transient, retry_countdown
 
@@ -72,3 +78,58 @@ def test_a_malformed_event_is_refused_without_logging_its_content(caplog):
     assert result.state == "SUCCESS"  # dropped, not retried forever
     assert "refused a malformed event" in caplog.text
     assert "secret@example.org" not in caplog.text
+
+
+def work_off_one(queue: str) -> None:
+    """Take the next message off ``queue`` and run it as a worker does (not eagerly), so that
+    a retry is really sent to the broker."""
+    with app.connection_for_read() as connection:
+        message = connection.default_channel.basic_get(queue, no_ack=True)
+        task = app.tasks[message.headers["task"]]
+        Request(message, app=app, task=task, hostname="unit@localhost").execute()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("reply", "dead_letters_writable"),
+    [(450, True), (550, False)],
+    ids=["transient-failure", "dead-letter-unwritable"],
+)
+def test_a_retried_task_still_shows_no_address_in_flower(
+    monkeypatch, fake_redis, reply, dead_letters_writable
+):
+    make_user("mike", "mike@example.org")
+
+    def refuse(*args, **kwargs):
+        raise smtplib.SMTPRecipientsRefused({"mike@example.org": (reply, b"refused")})
+
+    def database_down(**kwargs):
+        raise DatabaseError("database unreachable")
+
+    monkeypatch.setattr(password_reset, "send_templated_email", refuse)
+    if not dead_letters_writable:
+        monkeypatch.setattr(registry.dead_letters, "record", database_down)
+    message = make_event(PasswordResetRequestedV1(email="mike@example.org")).to_message()
+    send_to_broker(message)
+
+    work_off_one("email")
+
+    [retried] = queued_messages(fake_redis, "email")
+    assert retried["args"] == message  # the event itself still travels
+    assert retried["headers"]["retries"] == 1
+    assert retried["headers"]["argsrepr"] == f"(password.reset_requested event {message['id']})"
+    assert retried["headers"]["kwargsrepr"] == "{}"
+    assert "mike@example.org" not in json.dumps(retried["headers"])
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"id": "mike@example.org", "type": "password.reset_requested"},
+        {"id": "0b5a4c7e-8f4e-4d5c-9a57-6f9d8b1b2c3d", "type": "mike@example.org"},
+        {"id": ["mike@example.org"], "type": ["mike@example.org"]},
+        ["mike@example.org"],
+    ],
+)
+def test_what_a_malformed_message_claims_is_not_shown_for_it(message):
+    assert "mike@example.org" not in registry.task_argsrepr(message)

@@ -325,7 +325,7 @@ def down(exc_class=OperationalError):
 
 
 DB_FLOWS = {
-    "login": "api.views.sessions._authenticate",
+    "login": "api.views.sessions.authenticate",
     "refresh": "shared.sessions.rotate",
     "logout": "shared.sessions.end_session",
     "reset": "api.views.password_reset.request_password_reset",

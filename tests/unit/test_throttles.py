@@ -77,7 +77,7 @@ def test_throttling_is_identical_for_known_and_unknown_addresses(client, setting
 
 
 def test_throttle_rates_off_disables_the_limits(client, settings, fake_redis):
-    set_rates(settings, reset_ip=None, reset_email=None)
+    set_rates(settings, reset_ip=None, reset_email=None, reset_email_daily=None)
     statuses = {request_reset(client, "a@example.com").status_code for _ in range(30)}
     assert statuses == {202}
     assert len(queued_messages(fake_redis, "email")) == 30

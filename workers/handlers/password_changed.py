@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import uuid
 
@@ -16,6 +17,7 @@ from shared.models import RefreshToken
 from shared.password_reset import email_of
 from workers.emails import send_templated_email
 from workers.registry import handles
+from workers.user_agents import describe_user_agent
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ def revoke_user_sessions(event: Event, payload: PasswordChangedV1) -> None:
 
 @handles(PASSWORD_CHANGED)
 def send_password_changed_notice(event: Event, payload: PasswordChangedV1) -> None:
+    """Tell the user when, from which IP address and which browser their password was set,
+    and how to react if it was not them."""
     user = get_user_model()._default_manager.filter(pk=payload.user_id).first()
     if user is None or not email_of(user):
         return
@@ -56,8 +60,16 @@ def send_password_changed_notice(event: Event, payload: PasswordChangedV1) -> No
                 "user": user,
                 "reason": payload.reason,
                 "changed_at": payload.changed_at,
-                "ip": payload.ip or "",
-                "user_agent": payload.user_agent,
+                "ip": _ip_address(payload.ip),
+                # Never the User-Agent text itself: the requester chose it, links and all.
+                "device": describe_user_agent(payload.user_agent),
                 "reset_url": settings.PUBLIC_BASE_URL + reverse("password_reset"),
             },
         )
+
+
+def _ip_address(text: str | None) -> str:
+    try:
+        return str(ipaddress.ip_address(text or ""))
+    except ValueError:
+        return ""
