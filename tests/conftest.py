@@ -50,6 +50,24 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with no rate-limit history in the Redis that REDIS_URL names (CI's
+    real one keeps keys between tests: ten failed logins spread over the suite would lock
+    an account in a later test). Nothing to clear when no Redis answers there."""
+    from redis.exceptions import RedisError
+
+    from shared.redis_client import get_redis
+
+    try:
+        client = get_redis()
+        keys = list(client.scan_iter("resetpass:rl:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except RedisError:
+        pass
+
+
+@pytest.fixture(autouse=True)
 def _no_breach_lookups(settings):
     """Tests send no traffic off this machine: the Pwned Passwords check is off unless a test
     points PWNED_PASSWORDS_URL at a local server of its own."""

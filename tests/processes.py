@@ -96,3 +96,44 @@ class CeleryWorker:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+# Settings read from the environment that a test's subprocess sees at their defaults unless the
+# test sets them.
+SETTINGS_VARIABLES = {"DEBUG", "SECRET_KEY", "DB_POOL_SIZE", "DB_PREPARE_THRESHOLD", "LOG_LEVEL",
+                      "CELERY_TASK_LOGS", "SECURE_HSTS_PRELOAD"}  # fmt: skip
+# A key that passes the production checks (50+ characters, random-looking, no placeholder).
+PRODUCTION_KEY = "k2V9-q7Rt_u3WxY5zA1bC8dE0fG4hJ6mN2pQ9sT7vX3yZ5aB1cD8eF0gH4j"
+
+
+def settings_environment(**env) -> dict[str, str]:
+    """This process's environment with the settings variables at their defaults but DEBUG,
+    which is on as `make run` and `make test` set it, unless ``env`` says otherwise."""
+    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
+    return {**clean, "DEBUG": "1", **env}
+
+
+def run_with_settings(argv: list[str], **env) -> subprocess.CompletedProcess:
+    """Run ``argv`` to its end in ``settings_environment(**env)``."""
+    return subprocess.run(argv, cwd=ROOT, env=settings_environment(**env), capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+
+
+def manage(*args, **env) -> subprocess.CompletedProcess:
+    """``python manage.py *args`` in a new process with ``env``."""
+    return run_with_settings([sys.executable, "manage.py", *args], **env)
+
+
+def django_run(code: str, **env) -> subprocess.CompletedProcess:
+    """Run ``code`` after ``django.setup()`` in a new process with ``env``; ``settings``,
+    ``json`` and ``logging`` are imported for it."""
+    setup = "import json, logging, django; django.setup(); from django.conf import settings\n"
+    return run_with_settings(
+        [sys.executable, "-c", setup + code], DJANGO_SETTINGS_MODULE="api.settings", **env
+    )
+
+
+def django_settings(expression: str, **env) -> subprocess.CompletedProcess:
+    """Load the settings in a new process with ``env``; print ``expression`` as JSON (it may
+    use ``settings`` and ``logging``)."""
+    return django_run(f"print(json.dumps({expression}))", **env)

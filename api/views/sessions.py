@@ -66,7 +66,7 @@ class LoginView(TokenEndpointMixin, GenericAPIView):
         if user is None:
             locked_for = getattr(request, LOCKED_ATTRIBUTE, None)
             if locked_for is not None:
-                raise Throttled(math.ceil(locked_for), ACCOUNT_LOCKED)
+                raise Throttled(math.ceil(locked_for), str(ACCOUNT_LOCKED))
             raise AuthenticationFailed(BAD_CREDENTIALS)
         user_logged_in.send(sender=user.__class__, request=request, user=user)
         pair = sessions.start_session(user, **client.device(request))

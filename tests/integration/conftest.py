@@ -18,8 +18,8 @@ from shared.broker import app
 from shared.devservices.mailsink import MailSink
 from shared.devservices.redis import RedisServer
 from shared.redis_client import get_redis
-from tests.integration.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.brokers import reset_connections, use_redis
+from tests.integration.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.processes import CeleryWorker, worker_env
 
 

@@ -29,6 +29,20 @@ def sink():
     server.stop()
 
 
+def refuse_first_delivery(sink: MailSink) -> None:
+    """The SMTP server answers the first RCPT with a 4xx (try later), then accepts as usual."""
+    accept = sink.handler.handle_RCPT
+    refused = []
+
+    async def handle_rcpt(server, session, envelope, address, rcpt_options):
+        if not refused:
+            refused.append(address)
+            return "451 4.3.0 Try again later"
+        return await accept(server, session, envelope, address, rcpt_options)
+
+    sink.handler.handle_RCPT = handle_rcpt  # looked up on each new SMTP session
+
+
 @pytest.fixture
 def worker(private_redis, sink):
     # Task events from the start, as Flower turns them on; Celery's own per-task log lines too.
@@ -75,16 +89,15 @@ def test_retried_task_still_shows_no_address_in_flower(worker, sink):
     with FlowerView() as flower:
         # The worker answers the monitor's wake-up call: the monitor is listening.
         assert eventually(lambda: flower.of_type("worker-heartbeat"), timeout=30)
-        sink.handler.rcpt_reply = "451 4.3.0 Try again later"
+        refuse_first_delivery(sink)
         response = Client().post(
             "/api/auth/password/reset/", data=json.dumps({"email": ADDRESS}),
             content_type="application/json",
         )  # fmt: skip
         assert response.status_code == 202
-        assert eventually(lambda: flower.of_type("task-retried"), timeout=30)
-        sink.handler.rcpt_reply = None
         [delivered] = sink.handler.wait_for(1, timeout=30)
-        task_id = flower.of_type("task-retried")[0]["uuid"]
+        [retried] = flower.of_type("task-retried")
+        task_id = retried["uuid"]
         assert eventually(lambda: flower.of_type("task-succeeded", task_id), timeout=30)
 
     assert delivered[0].rcpt_tos == [ADDRESS]

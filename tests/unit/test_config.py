@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from shared.config import ConfigError, parse_email_url, parse_throttle_rates
+from tests.processes import PRODUCTION_KEY
+from tests.processes import django_settings as _settings
+from tests.processes import manage as _manage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,34 +54,6 @@ def test_bad_throttle_rates_are_refused(raw):
         parse_throttle_rates(raw)
 
 
-# Settings read from the environment that a test's subprocess sees at their defaults unless the
-# test sets them.
-SETTINGS_VARIABLES = {"DEBUG", "SECRET_KEY", "DB_POOL_SIZE", "DB_PREPARE_THRESHOLD", "LOG_LEVEL",
-                      "CELERY_TASK_LOGS"}  # fmt: skip
-
-
-def _run(argv: list[str], **env) -> subprocess.CompletedProcess:
-    """Run ``argv`` with the settings variables at their defaults but DEBUG, which is on as
-    `make run` and `make test` set it, unless the test says otherwise."""
-    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
-    clean.update({"DEBUG": "1", **env})
-    return subprocess.run(argv, cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120)
-
-
-def _manage(*args, **env) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "manage.py", *args], **env)
-
-
-def _settings(expression: str, **env) -> subprocess.CompletedProcess:
-    """Load the settings in a new process with ``env``; print ``expression`` as JSON (it may
-    use ``settings`` and ``logging``)."""
-    code = (
-        "import json, logging, django; django.setup(); from django.conf import settings; "
-        f"print(json.dumps({expression}))"
-    )
-    return _run([sys.executable, "-c", code], DJANGO_SETTINGS_MODULE="api.settings", **env)
-
-
 def test_production_settings_refuse_to_start_without_a_secret_key():
     result = _manage("check", DEBUG="0")
     assert result.returncode != 0
@@ -107,8 +80,6 @@ def _worker_db_options(**env) -> subprocess.CompletedProcess:
         **env,
     )
 
-
-PRODUCTION_KEY = "k2V9-q7Rt_u3WxY5zA1bC8dE0fG4hJ6mN2pQ9sT7vX3yZ5aB1cD8eF0gH4j"  # 60 chars, random
 
 PG = "postgres://nobody@127.0.0.1:1/none"  # settings only: nothing connects
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
@@ -93,18 +95,85 @@ def test_the_purge_reads_only_that_users_rows(django_assert_max_num_queries):
     assert all(str(alice.pk) in q["sql"] or "IN" in q["sql"] for q in queries.captured_queries)
 
 
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+
+
+def notice_for(user_agent: str, language: str = "en"):
+    """The "password changed" notice for a change requested with this User-Agent: its text
+    and HTML parts."""
+    user = make_user(f"user-{uuid.uuid4().hex[:8]}", "someone@example.com")
+    event, payload = changed(user, reason="change", user_agent=user_agent, language=language)
+    send_password_changed_notice(event, payload)
+    message = mail.outbox.pop()
+    return message.body, message.alternatives[0][0]
+
+
+class Links(HTMLParser):
+    def __init__(self, html: str):
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.hrefs += [value for name, value in attrs if name in ("href", "src", "action")]
+
+
+def test_the_notice_names_the_browser_and_system_not_the_user_agent_text():
+    text, html = notice_for(CHROME)
+    assert "Browser or app: Chrome 120 on Windows 10" in text
+    assert "Chrome 120 on Windows 10" in html
+    assert "AppleWebKit" not in text + html
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        'Mozilla/5.0 <a href="https://evil.example/x">Click</a> evil.example',
+        # ua-parser itself returns "co<aBot" and "x.Bot" (a host name) for these two.
+        "Mozilla/5.0 (compatible; go evil.example co<aBot)",
+        "Mozilla/5.0 (compatible; evil.example.x.Bot)",
+        "Mozilla/5.0 (compatible; evil.example/1.0; +https://evil.example/)",
+    ],
+)
+def test_a_hostile_user_agent_puts_no_link_or_markup_in_the_notice(settings, user_agent):
+    settings.PUBLIC_BASE_URL = "https://accounts.example.org"
+    text, html = notice_for(user_agent)
+    for part in (text, html):
+        assert "evil.example" not in part
+        assert "x.Bot" not in part
+    assert "<a" not in text
+    assert Links(html).hrefs == ["https://accounts.example.org/accounts/password-reset/"]
+    device = re.search(r"^Browser or app: (.*)$", text, re.MULTILINE).group(1)
+    assert re.fullmatch(r"[A-Za-z0-9 ]+", device), device
+
+
+def test_an_unrecognised_user_agent_is_called_an_unknown_browser():
+    assert "Browser or app: an unknown browser\n" in notice_for("test-device")[0]
+    assert "Browser or app: an unknown browser on Linux" in notice_for("Firefox on Linux")[0]
+
+
+def test_the_notice_names_the_browser_in_the_users_language():
+    text, _ = notice_for(CHROME, language="fr")
+    assert "Navigateur ou application : Chrome 120 sur Windows 10" in text
+    text, _ = notice_for("test-device", language="de")
+    assert "Browser oder App: ein unbekannter Browser" in text
+
+
 def test_the_notice_tells_when_from_where_and_how_to_react(settings):
     settings.PUBLIC_BASE_URL = "https://accounts.example.org"
     alice = make_user(email="Alice@Example.org")
-    event, payload = changed(alice, reason="change", ip="203.0.113.5",
-                             user_agent="Firefox on Linux")  # fmt: skip
+    event, payload = changed(alice, reason="change", ip="203.0.113.5", user_agent=FIREFOX)
     send_password_changed_notice(event, payload)
     [message] = mail.outbox
     assert message.to == ["Alice@example.org"]
     assert message.subject == "Your password was changed"
     when = payload.changed_at.strftime("%Y-%m-%d %H:%M")
     reset_page = "https://accounts.example.org/accounts/password-reset/"
-    for expected in ("203.0.113.5", "Firefox on Linux", when, reset_page):
+    for expected in ("203.0.113.5", "Firefox 121 on Linux", when, reset_page):
         assert expected in message.body
     assert "https://accounts.example.org/accounts/password-reset/" in message.alternatives[0][0]
 

@@ -227,10 +227,18 @@ def test_a_breach_service_error_skips_the_check_and_says_so(client, range_api, c
     assert len(skipped_lines(caplog)) == 1
 
 
+def test_a_common_password_is_still_refused_once_when_the_breach_service_is_down(client, settings):
+    settings.PWNED_PASSWORDS_URL = f"http://127.0.0.1:{closed_port()}/range/"
+    refused = confirm(client, issue_link(make_user()), "cookiemonster")
+    assert refused.json()["new_password2"] == ["This password is too common."]
+
+
 def test_off_sends_nothing_to_the_breach_service(client, settings, range_api):
+    link = issue_link(make_user())
+    assert confirm(client, link, BREACHED).status_code == 400
     settings.PWNED_PASSWORDS_URL = "off"
-    assert confirm(client, issue_link(make_user()), BREACHED).status_code == 200
-    assert range_api.requests == []
+    assert confirm(client, link, BREACHED).status_code == 200
+    assert len(range_api.requests) == 1
 
 
 # Repetitive and sequential passwords

@@ -103,3 +103,26 @@ def test_api_messages_follow_accept_language(client, fake_redis, transactional_d
         content_type="application/json", HTTP_ACCEPT_LANGUAGE="fr",
     )  # fmt: skip
     assert response.json()["detail"].startswith("Si un compte utilise cette adresse")
+
+
+def test_the_worker_caps_reset_emails_per_account_per_day(settings, fake_redis, mike):
+    from tests.conftest import set_rates
+
+    set_rates(settings, reset_email_daily="2/day")
+    for typed in ("mike@example.org", "MIKE@example.org", "Mike@Example.org"):
+        handle(typed)
+    assert len(mail.outbox) == 2
+
+
+def test_a_retried_reset_event_counts_once_towards_the_account_cap(settings, fake_redis, mike):
+    from tests.conftest import set_rates
+
+    set_rates(settings, reset_email_daily="2/day")
+    payload = PasswordResetRequestedV1(
+        email="mike@example.org", ip="192.0.2.1", user_agent="ua", language="en"
+    )
+    event = make_event(payload)
+    for _ in range(3):  # the same event delivered three times (retries, redelivery)
+        send_password_reset_email(event, payload)
+    handle("mike@example.org")  # a new request still gets its email
+    assert len(mail.outbox) == 4

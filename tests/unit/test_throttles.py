@@ -98,3 +98,69 @@ def test_html_reset_form_is_limited_per_ip_too(client, settings, fake_redis):
     assert second.status_code == 429
     assert int(second["Retry-After"]) > 0
     assert b"Too many attempts" in second.content
+
+
+def test_ipv6_clients_are_counted_by_their_64_block(client, settings, fake_redis):
+    set_rates(settings, reset_ip="2/min", reset_email=None)
+    # One subscriber's /64 holds 2**64 addresses: a new one per request gets nothing more.
+    same_block = [
+        request_reset(client, "a@example.com", REMOTE_ADDR=f"2001:db8:1:2::{i:x}").status_code
+        for i in range(1, 4)
+    ]
+    assert same_block == [202, 202, 429]
+    other_block = request_reset(client, "a@example.com", REMOTE_ADDR="2001:db8:1:3::1")
+    assert other_block.status_code == 202
+
+
+def test_an_ipv4_mapped_address_counts_as_its_ipv4_address(client, settings, fake_redis):
+    set_rates(settings, reset_ip="1/min", reset_email=None)
+    assert request_reset(client, "a@example.com", REMOTE_ADDR="192.0.2.20").status_code == 202
+    mapped = request_reset(client, "a@example.com", REMOTE_ADDR="::ffff:192.0.2.20")
+    assert mapped.status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("198.51.100.1:4711", "198.51.100.1:5000"), ("[2001:db8::1]:4711", "2001:db8::1")],
+)
+def test_forwarded_addresses_with_a_port_name_the_client(client, settings, fake_redis, first,
+                                                         second):  # fmt: skip
+    set_rates(settings, reset_ip="1/min", reset_email=None)
+    settings.NUM_PROXIES = 1
+    one = request_reset(client, "a@example.com", HTTP_X_FORWARDED_FOR=first)
+    again = request_reset(client, "a@example.com", HTTP_X_FORWARDED_FOR=second)
+    # Misread as garbage, the port form would fall back to the proxy's own address, which
+    # every client shares: a second client would then be refused too.
+    other = request_reset(client, "a@example.com", HTTP_X_FORWARDED_FOR="203.0.113.99:80")
+    assert (one.status_code, again.status_code, other.status_code) == (202, 429, 202)
+
+
+def test_one_address_gets_at_most_its_daily_cap_of_reset_emails(client, settings, fake_redis):
+    set_rates(settings, reset_ip=None, reset_email=None, reset_email_daily="3/day")
+    spellings = ["bob@example.com", "BOB@example.com", "Bob@Example.COM", "bob@example.com",
+                 "bob@EXAMPLE.com"]  # fmt: skip
+    responses = [request_reset(client, email) for email in spellings]
+    assert {(r.status_code, r.content) for r in responses} == {(responses[0].status_code,
+                                                                responses[0].content)}  # fmt: skip
+    assert responses[0].status_code == 202
+    assert len(queued_messages(fake_redis, "email")) == 3
+
+
+def test_the_daily_cap_is_identical_for_known_and_unknown_addresses(client, settings, fake_redis):
+    make_user("known", "known@example.com")
+    set_rates(settings, reset_ip=None, reset_email=None, reset_email_daily="2/day")
+
+    def run(email):
+        responses = [request_reset(client, email) for _ in range(4)]
+        return [(r.status_code, r.content, sorted(r.headers)) for r in responses]
+
+    assert run("known@example.com") == run("unknown@example.com")
+    assert len(queued_messages(fake_redis, "email")) == 4  # 2 for each
+
+
+def test_cooldown_refusals_do_not_use_up_the_daily_cap(client, settings, fake_redis):
+    set_rates(settings, reset_ip=None, reset_email="1/min", reset_email_daily="2/day")
+    for _ in range(5):  # one sent, four inside the cooldown
+        request_reset(client, "carol@example.com")
+    [key] = fake_redis.keys("resetpass:rl:reset_email_daily:*")
+    assert fake_redis.zcard(key) == 1

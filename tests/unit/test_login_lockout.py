@@ -1,0 +1,109 @@
+"""Guessing passwords: failed logins are limited per account identifier, on every login form.
+
+The identifier is counted as typed and normalised, so an address no account uses locks
+exactly like one that exists: the lockout tells an attacker nothing about accounts.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from tests.api_client import Device
+from tests.conftest import set_rates
+from tests.factories import PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db
+
+LIMIT = 3
+
+
+@pytest.fixture
+def lockout(settings, fake_redis):
+    """Three failures an hour per identifier; no per-IP limit in the way."""
+    set_rates(settings, login_account=f"{LIMIT}/hour", login_ip=None)
+
+
+def fail(times: int, **who) -> list[int]:
+    """``times`` wrong passwords, each from another address (a botnet): the statuses."""
+    return [
+        Device(ip=f"198.51.100.{i}").login("not-the-password", **who).status_code
+        for i in range(times)
+    ]
+
+
+def test_an_account_is_locked_after_its_failed_logins_even_for_the_right_password(lockout, alice):
+    assert fail(LIMIT, username="alice") == [401] * LIMIT
+    locked = Device(ip="203.0.113.50").login(PASSWORD, username="alice")
+    assert locked.status_code == 429
+    assert 0 < int(locked["Retry-After"]) <= 3600
+    assert "access" not in locked.json()
+    assert "Too many failed attempts" in locked.json()["detail"]
+
+
+def test_a_known_and_an_unknown_address_lock_identically(lockout, alice):
+    def attempts(email):
+        responses = [
+            Device(ip=f"198.51.100.{i}").login("not-the-password", email=email)
+            for i in range(LIMIT + 2)
+        ]
+        return [(r.status_code, r.content, "Retry-After" in r) for r in responses]
+
+    assert attempts("alice@example.com") == attempts("nobody@example.com")
+
+
+def test_the_identifier_is_counted_normalised(lockout, alice):
+    fail(1, email="alice@example.com")
+    fail(1, email="ALICE@Example.COM")
+    assert Device().login(PASSWORD, email="alice@example.com").status_code == 200
+    fail(1, username="ALICE")
+    fail(1, username="\uff41lice")  # a full-width "a": NFKC folds it to "a"
+    fail(1, username="alice")
+    assert Device().login(PASSWORD, username="alice").status_code == 429
+
+
+def test_other_accounts_are_not_locked_by_one_being_attacked(lockout, alice):
+    make_user("bob", "bob@example.com")
+    fail(LIMIT, username="alice")
+    assert Device().login(PASSWORD, username="bob").status_code == 200
+
+
+def test_attempts_refused_by_the_lockout_do_not_prolong_it(lockout, alice, fake_redis):
+    fail(LIMIT, username="alice")
+    fail(5, username="alice")  # refused while locked: not counted
+    [key] = fake_redis.keys("resetpass:rl:login_account:*")
+    assert fake_redis.zcard(key) == LIMIT
+
+
+def test_the_html_login_page_is_locked_too(lockout, alice):
+    for _ in range(LIMIT):
+        Client().post("/accounts/login/", {"username": "alice", "password": "wrong"})
+    browser = Client()
+    response = browser.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200  # the form again, not the redirect of a login
+    assert b"Too many failed attempts to log in to this account" in response.content
+    assert "_auth_user_id" not in browser.session
+
+
+def test_the_django_admin_login_is_locked_too(lockout, db):
+    make_user("root", "root@example.com", is_staff=True, is_superuser=True)
+    for _ in range(LIMIT):
+        Client().post("/admin/login/", {"username": "root", "password": "wrong"})
+    admin = Client()
+    response = admin.post("/admin/login/?next=/admin/", {"username": "root", "password": PASSWORD})
+    assert response.status_code == 200
+    assert b"Too many failed attempts to log in to this account" in response.content
+    assert admin.get("/admin/").status_code == 302  # still sent to the login page
+
+
+def test_failures_on_the_admin_and_the_api_add_up(lockout, alice):
+    Client().post("/admin/login/", {"username": "alice", "password": "wrong"})
+    Client().post("/accounts/login/", {"username": "alice", "password": "wrong"})
+    fail(1, username="alice")
+    assert Device().login(PASSWORD, username="alice").status_code == 429
+
+
+def test_the_lockout_is_off_when_its_rate_is(settings, fake_redis, alice):
+    set_rates(settings, login_account=None, login_ip=None)
+    fail(LIMIT + 2, username="alice")
+    assert Device().login(PASSWORD, username="alice").status_code == 200
