@@ -37,7 +37,7 @@ def validate_new_password(password1: str, password2: str, user) -> None:
 
 def swap_password(
     user,
-    new_password: str,
+    new_password: str | None,
     *,
     reason: str,
     ip: str | None,
@@ -48,6 +48,8 @@ def swap_password(
     in_same_transaction=None,
 ):
     """Replace ``user``'s password hash, as read into ``user``, and publish password.changed.
+
+    ``new_password`` None makes the password unusable (an admin turning password login off).
 
     ``in_same_transaction`` (optional) runs inside the transaction after the swap, e.g. to
     give the caller's session fresh tokens; its result is returned.
@@ -73,5 +75,6 @@ def swap_password(
                 )
             )
         )  # fmt: skip
-    password_validation.password_changed(new_password, user)
+    if new_password is not None:
+        password_validation.password_changed(new_password, user)
     return result

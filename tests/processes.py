@@ -106,11 +106,13 @@ SETTINGS_VARIABLES = {"DEBUG", "SECRET_KEY", "DB_POOL_SIZE", "DB_PREPARE_THRESHO
 PRODUCTION_KEY = "k2V9-q7Rt_u3WxY5zA1bC8dE0fG4hJ6mN2pQ9sT7vX3yZ5aB1cD8eF0gH4j"
 
 
-def settings_environment(**env) -> dict[str, str]:
+def settings_environment(**env: str | None) -> dict[str, str]:
     """This process's environment with the settings variables at their defaults but DEBUG,
-    which is on as `make run` and `make test` set it, unless ``env`` says otherwise."""
+    which is on as `make run` and `make test` set it, unless ``env`` says otherwise (a
+    variable given as None is left unset)."""
     clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
-    return {**clean, "DEBUG": "1", **env}
+    merged = {**clean, "DEBUG": "1", **env}
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 def run_with_settings(argv: list[str], **env) -> subprocess.CompletedProcess:

@@ -32,7 +32,8 @@ def browser_login():
 
 
 def test_a_change_on_one_device_ends_the_others_at_once_then_the_worker_cleans_up(alice, mailbox):
-    a, b = Device("device-a"), Device("device-b")
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+    a, b = Device(firefox), Device("device-b")
     a.login(PASSWORD, username="alice")
     b.login(PASSWORD, username="alice")
     browser = browser_login()
@@ -46,7 +47,7 @@ def test_a_change_on_one_device_ends_the_others_at_once_then_the_worker_cleans_u
     [(envelope, notice)] = mailbox.wait_for(1, timeout=WAIT)
     assert envelope.rcpt_tos == ["alice@example.com"]
     assert notice["Subject"] == "Your password was changed"
-    assert "device-a" in notice.get_body(preferencelist=("plain",)).get_content()
+    assert "Firefox 121 on Linux" in notice.get_body(preferencelist=("plain",)).get_content()
 
     a_family = a.sessions().json()[0]["id"]
     assert eventually(lambda: list(RefreshToken.objects.values_list("family", flat=True)) != []

@@ -23,11 +23,12 @@ pytestmark = pytest.mark.django_db
 
 
 def test_debug_is_off_unless_set():
-    result = django_settings("settings.DEBUG", DEBUG="", SECRET_KEY=PRODUCTION_KEY)
+    result = django_settings("settings.DEBUG", DEBUG=None, SECRET_KEY=PRODUCTION_KEY)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) is False
-    unset = manage("check", SECRET_KEY=PRODUCTION_KEY, DEBUG="")
-    assert unset.returncode == 0, unset.stderr
+    without_a_key = manage("check", DEBUG=None)
+    assert without_a_key.returncode != 0
+    assert "SECRET_KEY must be set" in without_a_key.stderr
 
 
 @pytest.mark.parametrize(
