@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -35,7 +36,8 @@ def main() -> None:
     os.environ["THROTTLE_RATES"] = "off"
     # Production settings: no DEBUG query log skewing the timings.
     os.environ.update(DEBUG="0", SECURE_SSL_REDIRECT="0", SECURE_HSTS_SECONDS="0")
-    os.environ.setdefault("SECRET_KEY", "bench-" + "k" * 50)
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ["PWNED_PASSWORDS_URL"] = "off"  # benchmarks send nothing off this machine
     base = os.environ.get("DATABASE_URL", "")
     if base.startswith(("postgres://", "postgresql://")):
         from bench.stack import scratch_database

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -128,6 +129,10 @@ def main() -> None:
     os.environ["DATABASE_URL"] = scratch_database(base, SCRATCH_DB)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Production settings (DEBUG off), with a key of this run's own.
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
 
     import django

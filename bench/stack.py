@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import secrets
 import shlex
 import socket
 import subprocess
@@ -126,11 +127,13 @@ class Stack:
         self._closers.append(self.sink.stop)
         self.env = {
             **os.environ,
-            "DEBUG": "0", "SECRET_KEY": "bench-" + "k" * 50, "SECURE_SSL_REDIRECT": "0",
+            # Production settings; a fresh key each run (DEBUG off refuses a made-up one).
+            "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "SECURE_SSL_REDIRECT": "0",
             "SECURE_HSTS_SECONDS": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_LEVEL": "WARNING", "THROTTLE_RATES": "off", "BENCH_ENDPOINTS": "1",
             "REDIS_URL": self.redis_url, "DATABASE_URL": self.database_url,
             "EMAIL_URL": self.sink.url, "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+            "PWNED_PASSWORDS_URL": "off",  # benchmarks send nothing off this machine
         }  # fmt: skip
 
     # -- services ---------------------------------------------------------------------------
