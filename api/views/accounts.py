@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
@@ -85,6 +86,8 @@ class PasswordResetConfirmView(ThrottledPostMixin, auth_views.PasswordResetConfi
     form_class = ResetSetPasswordForm
     token_generator = reset_token_generator
     throttle_scope = "confirm_ip"
+    # login() must be told which backend vouches for the user when several are configured.
+    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
 
     @property
     def post_reset_login(self):
@@ -95,8 +98,19 @@ class PasswordResetConfirmView(ThrottledPostMixin, auth_views.PasswordResetConfi
         if kwargs.get("token") != self.reset_url_token and response.status_code == 302:
             # The link's token just entered the session: give it a new key, so that a session
             # cookie someone planted in this browser beforehand does not hold it (fixation).
-            self._cycle_session_key()
+            if self._signed_in_as_someone_else():
+                # A planted session signed in to the attacker's own account would otherwise
+                # stay signed in to it after the reset: start an empty one.
+                token = self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
+                logout(self.request)
+                self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN] = token
+            else:
+                self._cycle_session_key()
         return response
+
+    def _signed_in_as_someone_else(self) -> bool:
+        signed_in = self.request.session.get(SESSION_KEY)
+        return signed_in is not None and signed_in != str(self.user.pk)
 
     def _cycle_session_key(self):
         session = self.request.session

@@ -123,3 +123,40 @@ def test_a_signed_in_browser_that_opens_a_link_can_still_be_signed_out_remotely(
 
     end_browser_sessions(alice.pk, before=timezone.now())
     assert client.get("/accounts/password-change/").status_code == 302
+
+
+def test_with_auto_login_a_reset_signs_the_person_in_under_a_fresh_key(client, settings):
+    settings.PASSWORD_RESET_AUTO_LOGIN = True
+    link = issue_link(make_user())
+    client.get(link_path(link))
+    key_holding_the_token = session_cookie(client)
+
+    client.post(
+        set_password_path(link), {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+    assert session_cookie(client) != key_holding_the_token
+    assert client.get("/accounts/password-change/").status_code == 200
+
+
+def test_a_planted_session_signed_in_to_the_attackers_account_is_signed_out(
+    django_user_model,
+):
+    """The attacker plants a session signed in to their own account: after the victim's reset
+    the browser must not stay in it (where the victim might then type their own data)."""
+    make_user("mallory", "mallory@example.com")
+    attacker = Client()
+    assert attacker.login(username="mallory", password=PASSWORD)
+    victim = make_user()
+    link = issue_link(victim)
+    browser = Client()
+    browser.cookies[settings.SESSION_COOKIE_NAME] = session_cookie(attacker)
+
+    assert browser.get(link_path(link))["Location"] == set_password_path(link)
+    assert "_auth_user_id" not in browser.session
+    assert browser.get("/accounts/password-change/").status_code == 302  # signed out
+    done = browser.post(
+        set_password_path(link), {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    )
+    assert done.status_code == 302
+    assert django_user_model.objects.get(pk=victim.pk).check_password(NEW_PASSWORD)
+    assert "_auth_user_id" not in browser.session
