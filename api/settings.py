@@ -179,7 +179,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # The k-anonymity range API: only the first 5 hex characters of the password's SHA-1 are sent.
 # "off" disables the check; one that cannot answer within a second is skipped and logged.
-PWNED_PASSWORDS_URL = env_str("PWNED_PASSWORDS_URL", "https://api.pwnedpasswords.com/range/")
+PWNED_PASSWORDS_URL = env_url("PWNED_PASSWORDS_URL", "https://api.pwnedpasswords.com/range/")
 
 # Our own catalogues first: they win over django.contrib's wording of the same strings.
 LOCALE_PATHS = [BASE_DIR / app / "locale" for app in ("api", "workers", "shared")]
@@ -335,6 +335,11 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # The breach check logs one warning of its own when it is skipped
+        # (shared/validators.py); the library's error line would repeat it, and httpx's request
+        # line would put each password's hash prefix in the log.
+        "pwned_passwords_django": {"level": "CRITICAL"},
+        "httpx": {"level": "WARNING"},
         # Celery's own two lines per task ("received", "succeeded") show only with
         # LOG_LEVEL=DEBUG or CELERY_TASK_LOGS=1: each handler logs one line per event itself
         # (what it did, the address as a keyed hash), Flower shows every task, and retries and

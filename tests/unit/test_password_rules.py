@@ -254,6 +254,7 @@ def test_off_sends_nothing_to_the_breach_service(client, settings, range_api):
         ("x" * 64, "password_repetitive"),
         ("123456789012", "password_sequential"),
         ("098765432109", "password_sequential"),
+        ("pin 89012345", "password_sequential"),  # 9 then 0 continues the run
         ("abcdefghijkl", "password_sequential"),
         ("ZYXWVUTSRQPO", "password_sequential"),
         ("qwertyuiopas", "password_sequential"),
