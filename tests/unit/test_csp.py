@@ -146,3 +146,19 @@ class InlineCode(HTMLParser):
 
 def _runs(script_type: str | None) -> bool:
     return script_type in (None, "", "text/javascript", "module", "application/javascript")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/auth/password/reset/", {"email": "someone@example.com"}),
+        ("post", "/api/auth/login/", {}),
+        ("get", "/api/auth/sessions/", None),
+        ("get", "/api/auth/nowhere/", None),
+    ],
+)
+def test_json_answers_carry_a_policy_that_allows_nothing(client, method, path, body):
+    kwargs = {"data": body, "content_type": "application/json"} if body is not None else {}
+    response = getattr(client, method)(path, **kwargs)
+    assert response["Content-Type"].startswith("application/json")
+    assert response["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
