@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "shared",
@@ -160,6 +161,16 @@ PASSWORD_RESET_AUTO_LOGIN = env_bool("PASSWORD_RESET_AUTO_LOGIN", False)
 RESET_NOTIFY_UNKNOWN_EMAIL = env_bool("RESET_NOTIFY_UNKNOWN_EMAIL", False)
 NUM_PROXIES = env_int("NUM_PROXIES", 0)
 
+# New passwords are hashed with the first; a hash made by any of the others (users moved in
+# from another Django project) still checks, and is rehashed with the first at that login.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.BCryptPasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 PASSWORD_MAX_LENGTH = env_int("PASSWORD_MAX_LENGTH", 4096)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
