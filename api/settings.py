@@ -23,6 +23,13 @@ from shared.config import (
     parse_throttle_rates,
     secret_key_problem,
 )
+from shared.signing_keys import (
+    SigningKeyError,
+    SigningKeys,
+    local_private_key,
+    read_pem_setting,
+    split_public_keys,
+)
 
 # Off unless set: a bare `docker run` or a forgotten variable must not serve debug pages, the
 # local mailbox or a made-up key. `make run` and `make test` set DEBUG=1 for local use.
@@ -237,12 +244,43 @@ REFRESH_TOKEN_LIFETIME = env_int("REFRESH_TOKEN_LIFETIME", 14 * 86400)
 SESSION_COOKIE_AGE = min(REFRESH_TOKEN_LIFETIME, SESSION_MAX_AGE)
 SESSION_SAVE_EVERY_REQUEST = True
 
+# JWT signing (shared/signing_keys.py): ES256 by default, the key from JWT_SIGNING_KEY (PEM, or
+# file:PATH); with DEBUG on and none set, one made once under var/; with DEBUG off, required.
+JWT_ALGORITHM = env_str("JWT_ALGORITHM", "ES256")
+_jwt_key_setting = env_str("JWT_SIGNING_KEY", "")
+try:
+    if _jwt_key_setting:
+        _jwt_signing_key = read_pem_setting(_jwt_key_setting)
+    elif JWT_ALGORITHM == "HS256":
+        _jwt_signing_key = SECRET_KEY
+    elif DEBUG:
+        _jwt_signing_key = local_private_key(JWT_ALGORITHM, VAR_DIR)
+    else:
+        raise ImproperlyConfigured(
+            f"JWT_SIGNING_KEY must be set when DEBUG is off ({JWT_ALGORITHM} private key, PEM or "
+            "file:PATH; see README, Configuration)."
+        )
+    JWT_SIGNING_KEYS = SigningKeys(
+        JWT_ALGORITHM, _jwt_signing_key,
+        split_public_keys(env_str("JWT_PREVIOUS_PUBLIC_KEYS", "")),
+    )  # fmt: skip
+except SigningKeyError as exc:
+    raise ImproperlyConfigured(f"JWT signing key: {exc}") from None
+JWT_ISSUER = env_str("JWT_ISSUER", PUBLIC_BASE_URL)
+JWT_AUDIENCE = env_str("JWT_AUDIENCE", "resetpass")
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("ACCESS_TOKEN_LIFETIME", 5 * 60)),
     # Idle lifetime: each refresh (rotation) starts it again, up to SESSION_MAX_AGE.
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=REFRESH_TOKEN_LIFETIME),
-    "ALGORITHM": "HS256",
-    "SIGNING_KEY": SECRET_KEY,
+    # Tokens are made and read through shared/jwt_tokens.py (a kid in each header, verified by
+    # the key it names); these describe the current key for anything using simplejwt's own.
+    "ALGORITHM": JWT_SIGNING_KEYS.algorithm,
+    "SIGNING_KEY": JWT_SIGNING_KEYS.signing_key,
+    "VERIFYING_KEY": JWT_SIGNING_KEYS.public_pem,
+    "AUDIENCE": JWT_AUDIENCE,
+    "ISSUER": JWT_ISSUER,
+    "AUTH_TOKEN_CLASSES": ("shared.jwt_tokens.AccessToken",),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",

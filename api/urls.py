@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api import errors
-from api.views import accounts, devmail, health
+from api.views import accounts, devmail, health, jwks
 from api.views.password_change import PasswordChangeView
 from api.views.password_reset import PasswordResetConfirmView, PasswordResetView
 from api.views.sessions import (
@@ -58,6 +58,7 @@ accounts_pages = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path(".well-known/jwks.json", jwks.jwks, name="jwks"),
     path("api/auth/", include(api_auth)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Its script is a file of its own and its page has no inline style: the CSP allows neither.

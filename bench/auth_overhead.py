@@ -37,6 +37,9 @@ def main() -> None:
     # Production settings: no DEBUG query log skewing the timings.
     os.environ.update(DEBUG="0", SECURE_SSL_REDIRECT="0", SECURE_HSTS_SECONDS="0")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    from shared.signing_keys import generate_private_key
+
+    os.environ.setdefault("JWT_SIGNING_KEY", generate_private_key("ES256"))
     os.environ["PWNED_PASSWORDS_URL"] = "off"  # benchmarks send nothing off this machine
     base = os.environ.get("DATABASE_URL", "")
     if base.startswith(("postgres://", "postgresql://")):

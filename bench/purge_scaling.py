@@ -132,6 +132,9 @@ def main() -> None:
     # Production settings (DEBUG off), with a key of this run's own.
     os.environ.setdefault("DEBUG", "0")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    from shared.signing_keys import generate_private_key
+
+    os.environ.setdefault("JWT_SIGNING_KEY", generate_private_key("ES256"))
     os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
 

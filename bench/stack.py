@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shared.devservices import free_port
+from shared.signing_keys import generate_private_key
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -129,6 +130,7 @@ class Stack:
             **os.environ,
             # Production settings; a fresh key each run (DEBUG off refuses a made-up one).
             "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "SECURE_SSL_REDIRECT": "0",
+            "JWT_SIGNING_KEY": generate_private_key("ES256"),
             "SECURE_HSTS_SECONDS": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "LOG_LEVEL": "WARNING", "THROTTLE_RATES": "off", "BENCH_ENDPOINTS": "1",
             "REDIS_URL": self.redis_url, "DATABASE_URL": self.database_url,
@@ -166,8 +168,8 @@ class Stack:
 
     def setup_django(self) -> None:
         """Configure this process on the stack's database and Redis (for fixtures and queues)."""
-        for key in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "EMAIL_URL",
-                    "THROTTLE_RATES", "LOG_LEVEL", "SECURE_SSL_REDIRECT"):  # fmt: skip
+        for key in ("DEBUG", "SECRET_KEY", "JWT_SIGNING_KEY", "DATABASE_URL", "REDIS_URL",
+                    "EMAIL_URL", "THROTTLE_RATES", "LOG_LEVEL", "SECURE_SSL_REDIRECT"):  # fmt: skip
             os.environ[key] = self.env[key]
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
         import django

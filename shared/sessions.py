@@ -23,8 +23,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import RefreshToken as JWTRefreshToken
 
+from shared.jwt_tokens import RefreshToken as JWTRefreshToken
 from shared.models import RefreshToken
 
 FAMILY_CLAIM = "fam"

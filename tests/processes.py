@@ -11,6 +11,8 @@ import time
 import uuid
 from pathlib import Path
 
+from shared.signing_keys import generate_private_key
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -104,6 +106,12 @@ SETTINGS_VARIABLES = {"DEBUG", "SECRET_KEY", "DB_POOL_SIZE", "DB_PREPARE_THRESHO
                       "CELERY_TASK_LOGS", "SECURE_HSTS_PRELOAD"}  # fmt: skip
 # A key that passes the production checks (50+ characters, random-looking, no placeholder).
 PRODUCTION_KEY = "k2V9-q7Rt_u3WxY5zA1bC8dE0fG4hJ6mN2pQ9sT7vX3yZ5aB1cD8eF0gH4j"
+# What production must set besides: DEBUG off, a secret key and a JWT signing key.
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": PRODUCTION_KEY,
+    "JWT_SIGNING_KEY": generate_private_key("ES256"),
+}
 
 
 def settings_environment(**env: str | None) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import ConfigError, parse_email_url, parse_throttle_rates
-from tests.processes import PRODUCTION_KEY
+from tests.processes import PRODUCTION
 from tests.processes import django_settings as _settings
 from tests.processes import manage as _manage
 
@@ -66,8 +66,7 @@ def test_production_settings_pass_the_deploy_check_cleanly():
         "--deploy",
         "--fail-level",
         "WARNING",
-        DEBUG="0",
-        SECRET_KEY=PRODUCTION_KEY,
+        **PRODUCTION,
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import PRODUCTION_KEY, django_run, settings_environment
+from tests.processes import PRODUCTION, django_run, settings_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
 MODES = {
     "debug": {"DEBUG": "1"},
-    "production": {"DEBUG": "0", "SECRET_KEY": PRODUCTION_KEY},
+    "production": PRODUCTION,
 }
 # Loggers that a request's path can reach: Django's (and their default handlers, which write
 # to the console and mail ADMINS), runserver's, Celery's, gunicorn's, ours, and the root.

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from django.test import Client
 
-from tests.processes import PRODUCTION_KEY, django_run, django_settings, manage
+from tests.processes import PRODUCTION, django_run, django_settings, manage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_debug_is_off_unless_set():
-    result = django_settings("settings.DEBUG", DEBUG=None, SECRET_KEY=PRODUCTION_KEY)
+    result = django_settings("settings.DEBUG", **{**PRODUCTION, "DEBUG": None})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) is False
     without_a_key = manage("check", DEBUG=None)
@@ -48,7 +48,7 @@ def test_production_refuses_to_start_on_a_missing_short_or_known_key(key, why):
 
 
 def test_production_starts_on_a_random_key():
-    result = manage("check", DEBUG="0", SECRET_KEY=PRODUCTION_KEY)
+    result = manage("check", **PRODUCTION)
     assert result.returncode == 0, result.stderr
 
 
@@ -187,7 +187,7 @@ def _production_response(path: str, **env) -> dict:
         "print(json.dumps({'headers': dict(r.headers), 'cookies': "
         "{k: dict(v, secure=v['secure']) for k, v in r.cookies.items()}}))"
     )
-    result = django_run(code, DEBUG="0", SECRET_KEY=PRODUCTION_KEY, **env)
+    result = django_run(code, **{**PRODUCTION, **env})
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.splitlines()[-1])
 
@@ -204,5 +204,5 @@ def test_production_cookies_carry_the_host_prefix():
     [(name, cookie)] = response["cookies"].items()
     assert name == "__Host-csrftoken"
     assert cookie["secure"] is True and cookie["path"] == "/" and not cookie["domain"]
-    names = django_settings("settings.SESSION_COOKIE_NAME", DEBUG="0", SECRET_KEY=PRODUCTION_KEY)
+    names = django_settings("settings.SESSION_COOKIE_NAME", **PRODUCTION)
     assert json.loads(names.stdout) == "__Host-sessionid"
