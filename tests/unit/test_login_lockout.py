@@ -6,6 +6,8 @@ exactly like one that exists: the lockout tells an attacker nothing about accoun
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -47,7 +49,9 @@ def test_a_known_and_an_unknown_address_lock_identically(lockout, alice):
             Device(ip=f"198.51.100.{i}").login("not-the-password", email=email)
             for i in range(LIMIT + 2)
         ]
-        return [(r.status_code, r.content, "Retry-After" in r) for r in responses]
+        # The seconds left may differ by one between the two runs: compare all but them.
+        return [(r.status_code, re.sub(rb"\d+", b"N", r.content), "Retry-After" in r)
+                for r in responses]  # fmt: skip
 
     assert attempts("alice@example.com") == attempts("nobody@example.com")
 
