@@ -1,5 +1,6 @@
-"""OpenAPI: describe our Bearer authentication as simplejwt's, and document the error answers
-every operation can give (api/errors.py), so the schema lists each status the API sends."""
+"""OpenAPI: describe our Bearer authentication as simplejwt's and the admin API's API keys,
+and document the error answers every operation can give (api/errors.py), so the schema lists
+each status the API sends."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from drf_spectacular import openapi
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.plumbing import ResolvedComponent
 
+from api.api_keys import HasAdminAPIKey
 from api.errors import RETRY_AFTER_SECONDS
 
 
@@ -14,6 +16,20 @@ class SessionJWTScheme(SimpleJWTScheme):
     target_class = "api.authentication.SessionJWTAuthentication"
     name = "jwtAuth"
 
+
+# The admin API checks its key in a permission (the library has no authentication class), so
+# drf-spectacular sees no scheme of its own: AutoSchema.get_auth names this one.
+API_KEY_SCHEME = ResolvedComponent(
+    name="ApiKeyAuth",
+    type=ResolvedComponent.SECURITY_SCHEMA,
+    object="ApiKeyAuth",
+    schema={
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "`Api-Key <key>`: a key made by `python manage.py create_api_key NAME`.",
+    },
+)
 
 # Every error body: DRF's ``{"detail": ...}`` (with a ``code`` on some), or a validation error
 # ``{"field": ["message", ...]}``; simplejwt adds ``messages``, a list of objects.
@@ -46,6 +62,7 @@ DESCRIPTIONS = {
     "400": "Malformed or refused body: `detail`, or a list of messages per field.",
     "401": "Missing, invalid, expired or revoked credentials.",
     "404": "Not found.",
+    "409": "Conflict with the current state.",
     "413": "The request body is larger than the limit (`MAX_REQUEST_BODY`, 1 MiB by default).",
     "415": "Unsupported Content-Type: send application/json (or a form encoding).",
     "429": "Too many requests; retry after Retry-After seconds.",
@@ -69,6 +86,12 @@ class AutoSchema(openapi.AutoSchema):
         )
         self.registry.register_on_missing(component)
         return component.ref
+
+    def get_auth(self):
+        if any(isinstance(p, HasAdminAPIKey) for p in self.view.get_permissions()):
+            self.registry.register_on_missing(API_KEY_SCHEME)
+            return [{API_KEY_SCHEME.name: []}]
+        return super().get_auth()
 
     def _answers_401(self) -> bool:
         """A view answers 401 (not 403) to bad credentials when it names a scheme in

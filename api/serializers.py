@@ -29,11 +29,11 @@ class StrictEmailField(StringOnlyMixin, serializers.EmailField):
     default_error_messages = {"not_a_string": _("Enter an email address as a string.")}
 
 
-def password_field() -> StrictCharField:
+def password_field(**kwargs) -> StrictCharField:
     # Longer input than the validator allows is refused before any hashing.
     return StrictCharField(
         max_length=settings.PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True,
-        style={"input_type": "password"},
+        style={"input_type": "password"}, **kwargs,
     )  # fmt: skip
 
 

@@ -1,9 +1,11 @@
-"""DRF throttles over ``shared.ratelimit``: per client IP, per user. 429 with Retry-After."""
+"""DRF throttles over ``shared.ratelimit``: per client IP, per user, per API key. 429 with
+Retry-After."""
 
 from __future__ import annotations
 
 from rest_framework.throttling import BaseThrottle
 
+from api.api_keys import ADMIN_KEY_PARSER
 from api.client import rate_limit_ip
 from shared import ratelimit
 
@@ -41,3 +43,13 @@ class ChangeUserThrottle(RedisRateThrottle):
     def ident(self, request) -> str | None:
         user = getattr(request, "user", None)
         return f"user:{user.pk}" if user is not None and user.is_authenticated else None
+
+
+class AdminKeyThrottle(RedisRateThrottle):
+    """Admin API requests per API key (its public prefix); runs after the key was checked."""
+
+    scope = "admin_key"
+
+    def ident(self, request) -> str | None:
+        key = ADMIN_KEY_PARSER.get(request)
+        return f"key:{key.partition('.')[0]}" if key else None

@@ -1,10 +1,12 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api import errors
 from api.views import accounts, devmail, health, jwks
+from api.views.admin import UnknownAdminPathView
+from api.views.admin_users import AdminUserDetailView, AdminUserListView
 from api.views.password_change import PasswordChangeView
 from api.views.password_reset import PasswordResetConfirmView, PasswordResetView
 from api.views.sessions import (
@@ -28,6 +30,13 @@ api_auth = [
         PasswordResetConfirmView.as_view(),
         name="api_password_reset_confirm",
     ),
+]
+
+api_admin = [
+    path("users/", AdminUserListView.as_view(), name="api_admin_users"),
+    path("users/<int:user_id>/", AdminUserDetailView.as_view(), name="api_admin_user"),
+    # Last: every other path answers as the real ones do without a key (api/views/admin.py).
+    re_path(r"", UnknownAdminPathView.as_view(), name="api_admin_unknown"),
 ]
 
 accounts_pages = [
@@ -60,6 +69,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path(".well-known/jwks.json", jwks.jwks, name="jwks"),
     path("api/auth/", include(api_auth)),
+    path("api/admin/", include(api_admin)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Its script is a file of its own and its page has no inline style: the CSP allows neither.
     path(

@@ -174,6 +174,8 @@ DEFAULT_THROTTLE_RATES = {
     "login_ip": "30/min",
     # Failed logins per normalised identifier (email or username), known or not.
     "login_account": "10/hour",
+    # Admin API requests per API key.
+    "admin_key": "600/min",
 }
 THROTTLE_SCOPES = tuple(DEFAULT_THROTTLE_RATES)
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - an event name
 PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name
+ACCOUNT_LOCKED = "account.locked"
 
 
 class EventError(ValueError):
@@ -66,8 +67,23 @@ class PasswordChangedV1(Payload):
         return value[:512] if isinstance(value, str) else value
 
 
+class AccountLockedV1(Payload):
+    """An account was closed to its holder: every session and token it had must end.
+
+    ``deactivated`` and ``deleted`` come from the admin API; a deleted user's id names rows
+    that are gone already, and tells other systems (webhooks) whom to forget."""
+
+    event_type: ClassVar[str] = ACCOUNT_LOCKED
+    version: ClassVar[int] = 1
+
+    user_id: int
+    reason: str = Field(pattern=r"^(deactivated|deleted)$")
+    locked_at: datetime
+
+
 PAYLOADS: dict[tuple[str, int], type[Payload]] = {
-    (cls.event_type, cls.version): cls for cls in (PasswordResetRequestedV1, PasswordChangedV1)
+    (cls.event_type, cls.version): cls
+    for cls in (PasswordResetRequestedV1, PasswordChangedV1, AccountLockedV1)
 }
 
 
@@ -146,6 +162,7 @@ SUBSCRIPTIONS: dict[str, tuple[Subscription, ...]] = {
         Subscription(task="handlers.revoke_user_sessions", queue="security"),
         Subscription(task="handlers.send_password_changed_notice", queue="email"),
     ),
+    ACCOUNT_LOCKED: (Subscription(task="handlers.end_locked_account_sessions", queue="security"),),
 }
 
 QUEUES = ("email", "security")

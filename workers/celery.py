@@ -11,6 +11,7 @@ from shared.broker import app  # noqa: E402
 app.conf.imports = (
     "workers.handlers.password_reset",
     "workers.handlers.password_changed",
+    "workers.handlers.account_locked",
     "workers.maintenance",
 )
 

@@ -34,8 +34,6 @@ SESSION_ENDED = _("This session has ended. Log in again.")
 UNAUTHORIZED = OpenApiResponse(description="Invalid, expired, revoked or reused token.")
 
 
-
-
 class TokenEndpointMixin:
     """These endpoints take credentials in the body, not a header; a refusal is still a 401
     (DRF answers 403 when a view has no authentication scheme to name)."""
