@@ -34,7 +34,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	@$(BIN)/python -m shared.devservices.banner $(STANDINS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --no-prefix -p $(PORT) \
-		web worker-email worker-security beat flower $(STANDINS) 2>&1 || true
+		web worker-email worker-security worker-webhooks beat flower $(STANDINS) 2>&1 || true
 
 test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)

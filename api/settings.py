@@ -306,6 +306,10 @@ CELERY_BROKER_URL = REDIS_URL
 # Publishing from a web request must fail fast when Redis is down: the outbox keeps the event.
 CELERY_PUBLISH_TIMEOUT = float(env_str("CELERY_PUBLISH_TIMEOUT", "1.0"))
 OUTBOX_RELAY_INTERVAL = float(env_str("OUTBOX_RELAY_INTERVAL", "5"))
+# Webhooks (shared/webhooks.py): private addresses allowed, retries, seconds per delivery.
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+WEBHOOK_MAX_RETRIES = env_int("WEBHOOK_MAX_RETRIES", 8)
+WEBHOOK_TIMEOUT = float(env_str("WEBHOOK_TIMEOUT", "5"))
 # Dead letters older than this (days) are deleted by beat (maintenance.purge_dead_letters).
 DEAD_LETTER_RETENTION_DAYS = env_int("DEAD_LETTER_RETENTION_DAYS", 30)
 

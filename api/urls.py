@@ -6,7 +6,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from api import errors
 from api.views import accounts, devmail, health, jwks
 from api.views.admin import UnknownAdminPathView
+from api.views.admin_resets import (
+    AdminUserPasswordResetView,
+    ForcedResetDetailView,
+    ForcedResetListView,
+)
 from api.views.admin_users import AdminUserDetailView, AdminUserListView
+from api.views.admin_webhooks import AdminWebhookDetailView, AdminWebhookListView
 from api.views.password_change import PasswordChangeView
 from api.views.password_reset import PasswordResetConfirmView, PasswordResetView
 from api.views.sessions import (
@@ -35,6 +41,19 @@ api_auth = [
 api_admin = [
     path("users/", AdminUserListView.as_view(), name="api_admin_users"),
     path("users/<int:user_id>/", AdminUserDetailView.as_view(), name="api_admin_user"),
+    path("webhooks/", AdminWebhookListView.as_view(), name="api_admin_webhooks"),
+    path("webhooks/<int:webhook_id>/", AdminWebhookDetailView.as_view(), name="api_admin_webhook"),
+    path(
+        "users/<int:user_id>/password-reset/",
+        AdminUserPasswordResetView.as_view(),
+        name="api_admin_user_password_reset",
+    ),
+    path("forced-resets/", ForcedResetListView.as_view(), name="api_admin_forced_resets"),
+    path(
+        "forced-resets/<uuid:reset_id>/",
+        ForcedResetDetailView.as_view(),
+        name="api_admin_forced_reset",
+    ),
     # Last: every other path answers as the real ones do without a key (api/views/admin.py).
     re_path(r"", UnknownAdminPathView.as_view(), name="api_admin_unknown"),
 ]

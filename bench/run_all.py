@@ -26,6 +26,7 @@ SCRIPTS = [
     ("purge_scaling", "purge of one user's sessions, 10 thousand vs 1 million other rows"),
     ("auth_overhead", "authenticated request with and without the revocation check"),
     ("import_users", "moving 100 thousand users in with their hashes; the same file again"),
+    ("forced_reset", "forced reset of 20 thousand users: every one reset and mailed"),
 ]
 
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from celery import Celery
 from kombu import Exchange, Queue
 
-from shared.events import QUEUES, SUBSCRIPTIONS
+from shared.events import FOLLOW_UP_TASKS, QUEUES, SUBSCRIPTIONS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
 
@@ -34,7 +34,10 @@ app.conf.update(
     task_default_queue="security",
     task_default_exchange="",
     task_default_routing_key="security",
-    task_routes={sub.task: {"queue": sub.queue} for subs in SUBSCRIPTIONS.values() for sub in subs},
+    task_routes={
+        **{sub.task: {"queue": sub.queue} for subs in SUBSCRIPTIONS.values() for sub in subs},
+        **{task: {"queue": queue} for task, queue in FOLLOW_UP_TASKS.items()},
+    },
     # Only JSON crosses the broker: no pickle, so a forged message cannot run code.
     task_serializer="json",
     result_serializer="json",

@@ -47,13 +47,14 @@ class PasswordResetRequestedV1(Payload):
 
 
 class PasswordChangedV1(Payload):
-    """A password was set, by a completed reset or by a change."""
+    """A password was set, by a completed reset or by a change, or made unusable by a forced
+    reset (``forced``: an administrator's, after a breach)."""
 
     event_type: ClassVar[str] = PASSWORD_CHANGED
     version: ClassVar[int] = 1
 
     user_id: int
-    reason: str = Field(pattern=r"^(reset|change)$")
+    reason: str = Field(pattern=r"^(reset|change|forced)$")
     keep_session_key: str | None = Field(default=None, max_length=64)
     keep_token_family: str | None = Field(default=None, max_length=64)
     ip: str | None = Field(default=None, max_length=45)
@@ -161,15 +162,24 @@ SUBSCRIPTIONS: dict[str, tuple[Subscription, ...]] = {
     PASSWORD_CHANGED: (
         Subscription(task="handlers.revoke_user_sessions", queue="security"),
         Subscription(task="handlers.send_password_changed_notice", queue="email"),
+        Subscription(task="handlers.send_password_changed_webhooks", queue="webhooks"),
     ),
-    ACCOUNT_LOCKED: (Subscription(task="handlers.end_locked_account_sessions", queue="security"),),
+    ACCOUNT_LOCKED: (
+        Subscription(task="handlers.end_locked_account_sessions", queue="security"),
+        Subscription(task="handlers.send_account_locked_webhooks", queue="webhooks"),
+    ),
 }
 
-QUEUES = ("email", "security")
+# Tasks that handlers send on, rather than events: one webhook delivery per subscriber.
+FOLLOW_UP_TASKS = {"webhooks.deliver": "webhooks"}
+
+QUEUES = ("email", "security", "webhooks")
 
 
 def queue_of(task: str) -> str:
-    """The queue a handler's task runs on."""
+    """The queue a handler's (or a follow-up) task runs on."""
+    if task in FOLLOW_UP_TASKS:
+        return FOLLOW_UP_TASKS[task]
     for subs in SUBSCRIPTIONS.values():
         for sub in subs:
             if sub.task == task:

@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -135,3 +137,73 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task} {self.event_id} ({self.reason})"
+
+
+class ForcedReset(models.Model):
+    """A reset forced on many accounts at once (after a breach), and how far it has got.
+
+    The workers make each password unusable, which ends every token and session of that user
+    at once, and mail each user a fresh reset link, in batches (``workers/forced_resets.py``).
+    ``done`` counts users mailed, ``failed`` users who could not be (gone, inactive by then, or
+    refused by the mail server); the batch that brings ``done + failed`` to ``total`` sets
+    ``finished`` (``done`` and ``failed`` are counted from ``ForcedResetUser`` rows, and stored
+    here at the end of each batch).
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    user_ids = models.JSONField(null=True, blank=True, help_text="None: every active user.")
+    requested_by = models.CharField(max_length=50, blank=True, default="",
+                                    help_text="The name of the API key that asked.")  # fmt: skip
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"forced reset {self.id} ({self.state}, {self.done + self.failed}/{self.total})"
+
+
+class WebhookSubscription(models.Model):
+    """Another system's URL that receives the events it names, signed with its own secret
+    (Standard Webhooks). The secret is kept as it is, since signing needs it; the admin API
+    shows it once, when the subscription is made (``shared/webhooks.py``)."""
+
+    url = models.URLField(max_length=2000)
+    events = models.JSONField(help_text="The event types it receives.")
+    secret = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"webhook subscription {self.pk}"
+
+
+class ForcedResetUser(models.Model):
+    """One user handled by a forced reset, written right after their mail (or the failure to
+    send it): a redelivered batch skips them, and the progress is counted from these rows.
+    One row a user rather than a counter on ``ForcedReset``: dozens of batches incrementing one
+    row would queue on its lock."""
+
+    reset = models.ForeignKey(ForcedReset, on_delete=models.CASCADE, related_name="users")
+    user_id = models.BigIntegerField(help_text="No foreign key: the user may be deleted since.")
+    mailed = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reset", "user_id"], name="forced_reset_user_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} in {self.reset_id}"

@@ -74,6 +74,18 @@ def _no_breach_lookups(settings):
     settings.PWNED_PASSWORDS_URL = "off"
 
 
+@pytest.fixture(autouse=True)
+def _no_webhook_lookups(monkeypatch):
+    """Tests look no name up for a webhook: in this process, only IP literals resolve (tests
+    that need a name stub ``shared.webhooks.getaddrinfo`` themselves)."""
+    import socket
+
+    def numeric_only(host, port, *args, **kwargs):
+        return socket.getaddrinfo(host, port, *args, flags=socket.AI_NUMERICHOST)
+
+    monkeypatch.setattr("shared.webhooks.getaddrinfo", numeric_only)
+
+
 @pytest.fixture
 def alice(db):
     """An account: username ``alice``, address alice@example.com, password factories.PASSWORD."""

@@ -12,7 +12,10 @@ app.conf.imports = (
     "workers.handlers.password_reset",
     "workers.handlers.password_changed",
     "workers.handlers.account_locked",
+    "workers.handlers.webhooks",
     "workers.maintenance",
+    "workers.admin_resets",
+    "workers.forced_resets",
 )
 
 __all__ = ["app"]

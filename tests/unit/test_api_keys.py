@@ -12,6 +12,7 @@ from rest_framework_api_key.models import APIKey
 
 from shared import sessions
 from shared.api_keys import create_api_key, revoke_api_key
+from shared.models import WebhookSubscription
 from tests.conftest import set_rates
 from tests.factories import make_user
 
@@ -92,6 +93,9 @@ def test_a_revoked_name_can_be_given_to_a_new_key():
 
 def test_without_a_valid_key_every_admin_path_and_method_gets_the_same_answer():
     alice = make_user()
+    hook = WebhookSubscription.objects.create(
+        url="https://hooks.example.com/", events=["password.changed"], secret="whsec_AAAA"
+    )
     valid = create_api_key("valid")
     revoked = create_api_key("revoked")
     revoke_api_key("revoked")
@@ -113,6 +117,13 @@ def test_without_a_valid_key_every_admin_path_and_method_gets_the_same_answer():
         "/api/admin/",
         "/api/admin/users",
         "/api/admin/forced-resets/",
+        f"/api/admin/users/{alice.pk}/password-reset/",
+        "/api/admin/users/987654/password-reset/",
+        "/api/admin/forced-resets/6b0f8c1e-6a5e-4a0c-8f6e-2f5a3c9d1b7e/",
+        "/api/admin/forced-resets/not-a-uuid/",
+        "/api/admin/webhooks/",
+        f"/api/admin/webhooks/{hook.pk}/",
+        "/api/admin/webhooks/987654/",
         "/api/admin/no/such/path/",
     ]
     reference = call("get", "/api/admin/users/")
@@ -134,6 +145,7 @@ def test_without_a_valid_key_every_admin_path_and_method_gets_the_same_answer():
     alice.refresh_from_db()  # neither deleted nor changed by any of these
     assert alice.is_active and alice.email == "alice@example.com"
     assert [u.pk for u in type(alice).objects.all()] == [alice.pk]
+    assert list(WebhookSubscription.objects.values_list("pk", flat=True)) == [hook.pk]
 
 
 def test_with_a_valid_key_an_unknown_path_is_a_404():

@@ -21,7 +21,7 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 @pytest.mark.parametrize(
     ("service", "process"),
     [("api", "web"), ("worker-email", "worker-email"), ("worker-security", "worker-security"),
-     ("beat", "beat")],
+     ("worker-webhooks", "worker-webhooks"), ("beat", "beat")],
 )  # fmt: skip
 def test_compose_service_runs_the_procfile_command(service, process):
     assert COMPOSE[service]["command"] == shlex.split(PROCFILE[process])

@@ -48,7 +48,13 @@ def revoke_user_sessions(event: Event, payload: PasswordChangedV1) -> None:
 @handles(PASSWORD_CHANGED)
 def send_password_changed_notice(event: Event, payload: PasswordChangedV1) -> None:
     """Tell the user when, from which IP address and which browser their password was set,
-    and how to react if it was not them."""
+    and how to react if it was not them.
+
+    Not after a forced reset: the user is mailed a reset link that says what happened, and a
+    second mail saying "your password was changed" would only confuse (and look like phishing).
+    """
+    if payload.reason == "forced":
+        return
     user = get_user_model()._default_manager.filter(pk=payload.user_id).first()
     if user is None or not email_of(user):
         return

@@ -25,24 +25,30 @@ def within_daily_cap(user, event: Event) -> bool:
     return ratelimit.hit("reset_email_daily", f"account:{user.pk}", once_for=str(event.id)) is None
 
 
+def mail_reset_link(user, *, template: str = "password_reset", requested_ip=None) -> None:
+    """Mail ``user``, at the address stored on the account, a fresh reset link (the links sent
+    before it stop working). ``password_reset_forced`` tells of a forced reset instead."""
+    lifetime = timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    send_templated_email(
+        template,
+        to=email_of(user),
+        context={
+            "user": user,
+            "reset_url": reset_link(user),
+            "lifetime_minutes": int(lifetime.total_seconds() // 60),
+            "site_url": settings.PUBLIC_BASE_URL,
+            "requested_ip": requested_ip,
+        },
+    )
+
+
 @handles(PASSWORD_RESET_REQUESTED)
 def send_password_reset_email(event: Event, payload: PasswordResetRequestedV1) -> None:
     found = users_for_reset(payload.email)
     users = [user for user in found if within_daily_cap(user, event)]
-    lifetime = timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
     with translation.override(payload.language):
         for user in users:
-            send_templated_email(
-                "password_reset",
-                to=email_of(user),
-                context={
-                    "user": user,
-                    "reset_url": reset_link(user),
-                    "lifetime_minutes": int(lifetime.total_seconds() // 60),
-                    "site_url": settings.PUBLIC_BASE_URL,
-                    "requested_ip": payload.ip,
-                },
-            )
+            mail_reset_link(user, requested_ip=payload.ip)
         if not found and settings.RESET_NOTIFY_UNKNOWN_EMAIL:
             send_templated_email(
                 "password_reset_unknown",
