@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stack import scratch_database, shared_postgres  # noqa: E402
+from bench.stack import setup_django_on_scratch_database  # noqa: E402
 
 SCRATCH_DB = "resetpass_bench_purge"
 TARGET_ROWS = 50
@@ -123,24 +120,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/purge_scaling.json")
     args = parser.parse_args()
 
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith(("postgres://", "postgresql://")):
-        base, _ = shared_postgres()  # an embedded PostgreSQL (pgserver)
-    os.environ["DATABASE_URL"] = scratch_database(base, SCRATCH_DB)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    # Production settings (DEBUG off), with a key of this run's own.
-    os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-    from shared.signing_keys import generate_private_key
-
-    os.environ.setdefault("JWT_SIGNING_KEY", generate_private_key("ES256"))
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
-
-    import django
-
-    django.setup()
+    setup_django_on_scratch_database(SCRATCH_DB)
     from django.db import connection
 
     results = {}

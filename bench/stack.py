@@ -303,3 +303,23 @@ class PeakMemory:
         self._thread.join()
         for name, pid in self.roots.items():
             self.cpu_seconds[name] = self._tree_cpu(pid) - self._cpu_start[name]
+
+
+def setup_django_on_scratch_database(name: str) -> None:
+    """Configure this process as production runs (DEBUG off, keys of this run's own) on a
+    migrated scratch PostgreSQL database ``name`` (DATABASE_URL's server, or an embedded one)."""
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith(("postgres://", "postgresql://")):
+        base, _ = shared_postgres()  # an embedded PostgreSQL (pgserver)
+    os.environ["DATABASE_URL"] = scratch_database(base, name)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("JWT_SIGNING_KEY", generate_private_key("ES256"))
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    os.environ["PWNED_PASSWORDS_URL"] = "off"  # benchmarks send nothing off this machine
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
+    import django
+
+    django.setup()

@@ -101,3 +101,15 @@ def set_rates(settings, **rates):
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {**current, **rates},
     }
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on a free loopback port that checks every signature
+    (tests/webhook_receiver.py), stopped after the test."""
+    from tests.webhook_receiver import Receiver
+
+    server = Receiver().start()
+    yield server
+    server.stop()
+

@@ -20,7 +20,6 @@ from tests.brokers import reset_connections, use_redis
 from tests.factories import NEW_PASSWORD, PASSWORD, make_user
 from tests.processes import CeleryWorker, worker_env
 from tests.waiting import eventually
-from tests.webhook_receiver import Receiver
 
 TIMEOUT = 1  # the worker's WEBHOOK_TIMEOUT, seconds
 
@@ -44,13 +43,6 @@ def webhook_worker(django_db_setup, django_db_blocker, redis_url, smtp_server, p
     yield worker
     worker.stop()
     reset_connections()
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

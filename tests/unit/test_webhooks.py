@@ -22,7 +22,6 @@ from shared.api_keys import create_api_key
 from shared.events import AccountLockedV1, PasswordChangedV1, make_event
 from shared.models import DeadLetter, ProcessedEvent, WebhookSubscription
 from tests.conftest import queued_messages
-from tests.webhook_receiver import Receiver
 from workers.handlers import webhooks as webhook_handlers
 
 pytestmark = pytest.mark.django_db
@@ -68,13 +67,6 @@ def no_connections(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect)
     return allowed
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
