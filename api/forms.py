@@ -10,9 +10,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from api import client
+from api.serializers import INVALID_CODE
 from shared.login_attempts import LOCKED_ATTRIBUTE
 from shared.password_change import change_password
 from shared.password_reset import complete_password_reset, request_password_reset
+from shared.reset_codes import InvalidResetCode, exchange_code, normalise_code
+
+RESET_EMAIL_SESSION_KEY = "resetpass_reset_email"
 
 
 class LockoutMessageMixin:
@@ -57,6 +61,38 @@ class PasswordResetRequestForm(forms.Form):
 
     def save(self, *, request, **_ignored) -> None:
         request_password_reset(email=self.cleaned_data["email"], **client.origin(request))
+        # Only what this browser typed, to fill in the code page that follows.
+        request.session[RESET_EMAIL_SESSION_KEY] = self.cleaned_data["email"]
+
+
+class ResetCodeForm(forms.Form):
+    """The code of a reset email, with the address it went to ("enter the code instead")."""
+
+    error_messages = {"invalid_code": INVALID_CODE}
+
+    email = forms.EmailField(
+        label=_("Email"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        code = normalise_code(cleaned["code"])
+        if code is None:
+            raise forms.ValidationError(INVALID_CODE, code="invalid_code")
+        try:
+            cleaned["uid"], cleaned["token"] = exchange_code(cleaned["email"], code)
+        except InvalidResetCode:
+            raise forms.ValidationError(INVALID_CODE, code="invalid_code") from None
+        return cleaned
 
 
 class NewPasswordFormMixin:

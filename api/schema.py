@@ -39,7 +39,10 @@ ERROR_RESPONSE_SCHEMA = {
     "field (`non_field_errors` for the body as a whole).",
     "properties": {
         "detail": {"type": "string"},
-        "code": {"type": "string"},
+        # DRF's error code, or the messages about a field named ``code`` (reset by code).
+        "code": {
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+        },
     },
     "additionalProperties": {
         "anyOf": [

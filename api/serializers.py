@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from shared.password_reset import InvalidResetLink, user_for_link
 from shared.passwords import validate_new_password
+from shared.reset_codes import normalise_code
 
 INVALID_LINK = _("This password reset link is invalid, expired or already used. Ask for a new one.")
 
@@ -37,8 +38,42 @@ def password_field(**kwargs) -> StrictCharField:
     )  # fmt: skip
 
 
+UNKNOWN_CLIENT = _("Unknown client.")
+INVALID_CODE = _("This code is wrong, expired or already used. Check it, or ask for a new email.")
+
+
 class PasswordResetRequestSerializer(serializers.Serializer):
     email = StrictEmailField(max_length=254)
+    client = StrictCharField(
+        max_length=32,
+        required=False,
+        help_text="The front end whose link the email should carry: a name from the "
+        "RESET_CLIENTS setting. Without it the link is FRONTEND_RESET_URL's, or this "
+        "service's own page. An unknown name is a 400 whatever the address.",
+    )
+
+    def validate_client(self, value: str) -> str:
+        if value not in settings.RESET_CLIENTS:
+            raise serializers.ValidationError(UNKNOWN_CLIENT)
+        return value
+
+
+class PasswordResetCodeSerializer(serializers.Serializer):
+    email = StrictEmailField(max_length=254)
+    code = StrictCharField(
+        max_length=32, help_text="The digits of the reset email; spaces and dashes are ignored."
+    )
+
+    def validate_code(self, value: str) -> str:
+        code = normalise_code(value)
+        if code is None:
+            raise serializers.ValidationError(INVALID_CODE)
+        return code
+
+
+class ResetLinkPairSerializer(serializers.Serializer):
+    uid = serializers.CharField(help_text="For `password/reset/confirm/`.")
+    token = serializers.CharField(help_text="For `password/reset/confirm/`; works once.")
 
 
 class PasswordResetConfirmSerializer(serializers.Serializer):

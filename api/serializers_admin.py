@@ -151,13 +151,16 @@ class AdminPasswordResetSerializer(serializers.Serializer):
 
 
 class AdminResetLinkSerializer(serializers.Serializer):
-    link = serializers.URLField(help_text="A fresh reset link; the links sent before it died.")
+    link = serializers.CharField(help_text="A fresh reset link; the links sent before it died.")
     code = serializers.CharField(
-        allow_null=True,
-        help_text="Always null for now: reset codes do not exist yet (they come with reset by "
-        "code, issue 17).",
+        help_text="The one-time code that goes with the link: with the user's address, "
+        "`POST /api/auth/password/reset/code/` exchanges it for the link's uid and token. "
+        "Setting a password with either spends both."
     )
     expires_at = serializers.DateTimeField(help_text="When the link stops working (RFC 3339).")
+    code_expires_at = serializers.DateTimeField(
+        help_text="When the code stops working (RESET_CODE_TIMEOUT, shorter than the link's)."
+    )
 
 
 class StrictIntegerField(serializers.IntegerField):

@@ -20,6 +20,7 @@ from shared.config import (
     env_url,
     local_secret_key,
     parse_email_url,
+    parse_reset_clients,
     parse_throttle_rates,
     secret_key_problem,
 )
@@ -47,6 +48,8 @@ PORT = env_int("PORT", 8000)
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", f"http://localhost:{PORT}").rstrip("/")
 # Optional template for single-page apps, e.g. https://app.example.com/reset?uid={uid}&t={token}
 FRONTEND_RESET_URL = env_str("FRONTEND_RESET_URL", "")
+# Front ends a reset request may name in ``client``, each with its own link template.
+RESET_CLIENTS = parse_reset_clients(env_str("RESET_CLIENTS", ""))
 
 AUTHENTICATION_BACKENDS = [
     # First: refuses every attempt on an identifier with too many recent failures
@@ -161,6 +164,15 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Account security <no-reply@l
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 60 * 60)
+# The code mailed with each link: its digits, its tries and its lifetime (shorter than the
+# link's: a code is typed, so it is guessable in a way a 40-character token is not).
+RESET_CODE_LENGTH = env_int("RESET_CODE_LENGTH", 8)
+RESET_CODE_MAX_ATTEMPTS = env_int("RESET_CODE_MAX_ATTEMPTS", 5)
+RESET_CODE_TIMEOUT = env_int("RESET_CODE_TIMEOUT", 15 * 60)
+if not 6 <= RESET_CODE_LENGTH <= 12:
+    raise ImproperlyConfigured("RESET_CODE_LENGTH must be between 6 and 12 digits.")
+if RESET_CODE_MAX_ATTEMPTS < 1 or RESET_CODE_TIMEOUT < 1:
+    raise ImproperlyConfigured("RESET_CODE_MAX_ATTEMPTS and RESET_CODE_TIMEOUT must be positive.")
 # Log the person in on the HTML pages once a reset completes. Off: a reset proves control of
 # the mailbox, and logging in should still prove the new password.
 PASSWORD_RESET_AUTO_LOGIN = env_bool("PASSWORD_RESET_AUTO_LOGIN", False)

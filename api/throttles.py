@@ -33,6 +33,10 @@ class ConfirmIPThrottle(RedisRateThrottle):
     scope = "confirm_ip"
 
 
+class CodeIPThrottle(RedisRateThrottle):
+    scope = "code_ip"
+
+
 class LoginIPThrottle(RedisRateThrottle):
     scope = "login_ip"
 

@@ -14,7 +14,11 @@ from api.views.admin_resets import (
 from api.views.admin_users import AdminUserDetailView, AdminUserListView
 from api.views.admin_webhooks import AdminWebhookDetailView, AdminWebhookListView
 from api.views.password_change import PasswordChangeView
-from api.views.password_reset import PasswordResetConfirmView, PasswordResetView
+from api.views.password_reset import (
+    PasswordResetCodeView,
+    PasswordResetConfirmView,
+    PasswordResetView,
+)
 from api.views.sessions import (
     LoginView,
     LogoutView,
@@ -36,6 +40,7 @@ api_auth = [
         PasswordResetConfirmView.as_view(),
         name="api_password_reset_confirm",
     ),
+    path("password/reset/code/", PasswordResetCodeView.as_view(), name="api_password_reset_code"),
 ]
 
 api_admin = [
@@ -66,6 +71,9 @@ accounts_pages = [
         "password-reset/done/",
         accounts.PasswordResetDoneView.as_view(),
         name="password_reset_done",
+    ),
+    path(
+        "password-reset/code/", accounts.PasswordResetCodeView.as_view(), name="password_reset_code"
     ),
     path(
         "reset/<uidb64>/<token>/",

@@ -164,12 +164,51 @@ def parse_email_url(url: str) -> dict[str, object]:
     }
 
 
+_CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+
+
+def parse_reset_clients(raw: str | None) -> dict[str, str]:
+    """``web=https://app.example.com/reset/{uid}/{token},ios=...`` → {name: link template}.
+
+    Each template must contain ``{uid}`` and ``{token}`` and no other placeholder; a name is
+    letters, digits, ``_``, ``.`` or ``-``. A mistake stops the service at start, not at the
+    first email.
+    """
+    clients: dict[str, str] = {}
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, template = item.partition("=")
+        name, template = name.strip(), template.strip()
+        if not sep or not _CLIENT_NAME.fullmatch(name):
+            raise ConfigError(
+                f"RESET_CLIENTS: {item!r} is not like name=https://.../{{uid}}/{{token}}"
+            )
+        if name in clients:
+            raise ConfigError(f"RESET_CLIENTS: {name!r} is named twice")
+        try:
+            filled = template.format(uid="U", token="T")  # noqa: S106 - a test value, not a secret
+        except (KeyError, IndexError, ValueError):
+            filled = ""
+        if "{uid}" not in template or "{token}" not in template or not filled:
+            raise ConfigError(
+                f"RESET_CLIENTS: the link of {name!r} must contain {{uid}} and {{token}} "
+                "and no other placeholder"
+            )
+        if "://" not in template.split("{", 1)[0]:
+            raise ConfigError(f"RESET_CLIENTS: the link of {name!r} must start with a scheme")
+        clients[name] = template
+    return clients
+
+
 DEFAULT_THROTTLE_RATES = {
     "reset_ip": "20/min",
     "reset_email": "1/min",
     # Reset emails per normalised address per day (the API), and per account (the worker).
     "reset_email_daily": "10/day",
     "confirm_ip": "30/min",
+    # Reset code exchanges (``password/reset/code/``) per client IP.
+    "code_ip": "30/min",
     "change_user": "5/min",
     "login_ip": "30/min",
     # Failed logins per normalised identifier (email or username), known or not.

@@ -36,6 +36,8 @@ class PasswordResetRequestedV1(Payload):
     version: ClassVar[int] = 1
 
     email: str = Field(min_length=3, max_length=254)
+    # The front end (``RESET_CLIENTS``) whose link the email carries; None: the default link.
+    client: str | None = Field(default=None, max_length=32)
     ip: str | None = Field(default=None, max_length=45)
     user_agent: str = Field(default="", max_length=512)
     language: str = Field(default="en", max_length=16)

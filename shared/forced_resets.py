@@ -12,9 +12,7 @@ the API only records the request and queues its start.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
@@ -28,7 +26,7 @@ from shared.broker import app
 from shared.config import env_int
 from shared.events import PasswordChangedV1, make_event
 from shared.models import ForcedReset, ForcedResetUser
-from shared.password_reset import reset_link
+from shared.password_reset import ResetCredentials, issue_reset
 from shared.publisher import publish_many
 from shared.upsert import upsert
 
@@ -75,10 +73,9 @@ def mail_reset_link_later(user) -> str:
     return task_id
 
 
-def link_for_out_of_band_delivery(user) -> tuple[str, datetime]:
-    """A fresh reset link for ``user`` (older ones stop working) and when it expires."""
-    expires_at = timezone.now() + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
-    return reset_link(user), expires_at
+def reset_for_out_of_band_delivery(user) -> ResetCredentials:
+    """A fresh reset link and code for ``user`` (older ones stop working)."""
+    return issue_reset(user)
 
 
 # Many users

@@ -43,6 +43,11 @@ class PasswordResetNonce(models.Model):
     )
     value = models.CharField(max_length=32)
     rotated_at = models.DateTimeField(auto_now=True)
+    # The code mailed with the newest link, as a keyed hash over it and the state the link's
+    # token covers (``shared.reset_codes``); empty when no code is live.
+    code_hash = models.CharField(max_length=64, blank=True, default="")
+    code_expires_at = models.DateTimeField(null=True, blank=True)
+    code_failed_attempts = models.PositiveSmallIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"reset nonce of user {self.user_id}"

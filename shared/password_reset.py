@@ -2,8 +2,8 @@
 
 Request: the API validates the address and publishes ``password.reset_requested``. It never
 looks the address up, so a known and an unknown address cost the same and answer the same.
-The worker finds the accounts and mails each one, at the address stored on it, a link whose
-token is issued at that moment (so the links sent before it stop working).
+The worker finds the accounts and mails each one, at the address stored on it, a link and a
+code issued at that moment (so the links and codes sent before them stop working).
 
 Confirm: the token is checked, the new password validated (a refusal spends nothing), then
 ``shared.passwords.swap_password`` sets it: of any number of concurrent confirms, one wins.
@@ -11,11 +11,15 @@ Confirm: the token is checked, the new password validated (a refusal spends noth
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
@@ -23,6 +27,7 @@ from shared import ratelimit
 from shared.events import Event, PasswordResetRequestedV1, make_event
 from shared.passwords import PasswordChangedMeanwhile, swap_password
 from shared.publisher import publish
+from shared.reset_codes import new_code
 from shared.tokens import reset_token_generator, rotate_nonce
 
 
@@ -31,22 +36,28 @@ class InvalidResetLink(Exception):
 
 
 def request_password_reset(
-    *, email: str, ip: str | None, user_agent: str, language: str
+    *, email: str, ip: str | None, user_agent: str, language: str, client: str | None = None
 ) -> Event | None:
     """Publish a reset request for ``email`` as typed. Does not touch the user table.
+
+    ``client`` names the front end whose link template the email uses; an unknown one raises
+    UnknownResetClient before anything else, whatever the address.
 
     Within the per-address cooldown (``reset_email``), or past the address's daily cap
     (``reset_email_daily``), nothing is published, quietly: the caller answers as usual, so the
     limits tell nothing about the address either. Only requests past the cooldown count
     towards the cap, so hammering one address does not use up its owner's day.
     """
+    check_client(client)
     address = ratelimit.normalise_identifier(email)
     if ratelimit.hit("reset_email", address) is not None:
         return None
     if ratelimit.hit("reset_email_daily", address) is not None:
         return None
     event = make_event(
-        PasswordResetRequestedV1(email=email, ip=ip, user_agent=user_agent, language=language)
+        PasswordResetRequestedV1(
+            email=email, client=client, ip=ip, user_agent=user_agent, language=language
+        )
     )
     publish(event)
     return event
@@ -67,15 +78,46 @@ def email_of(user) -> str:
     return getattr(user, get_user_model().get_email_field_name())
 
 
-def reset_link(user) -> str:
-    """A fresh link for ``user`` (older ones stop working), built from configuration, never
-    from a request's Host header."""
+@dataclass(frozen=True)
+class ResetCredentials:
+    """What a reset email carries: a link and a code, both dead once either sets a password."""
+
+    link: str
+    code: str
+    expires_at: datetime  # the link's
+    code_expires_at: datetime
+
+
+class UnknownResetClient(ValueError):
+    """A ``client`` that ``RESET_CLIENTS`` does not name."""
+
+
+def check_client(client: str | None) -> None:
+    if client is not None and client not in settings.RESET_CLIENTS:
+        raise UnknownResetClient(client)
+
+
+def issue_reset(user, *, client: str | None = None) -> ResetCredentials:
+    """A fresh link and code for ``user`` (older ones stop working). The link follows
+    ``client``'s template in ``RESET_CLIENTS``, else ``FRONTEND_RESET_URL``, else this
+    service's own page, and is never built from a request's Host header."""
+    check_client(client)
+    code = new_code()
+    now = timezone.now()
     uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = reset_token_generator.issue(user)
-    if settings.FRONTEND_RESET_URL:
-        return settings.FRONTEND_RESET_URL.format(uid=uid, token=token)
-    path = reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
-    return settings.PUBLIC_BASE_URL + path
+    token = reset_token_generator.issue(user, code=code)
+    template = settings.RESET_CLIENTS[client] if client else settings.FRONTEND_RESET_URL
+    if template:
+        link = template.format(uid=uid, token=token)
+    else:
+        path = reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+        link = settings.PUBLIC_BASE_URL + path
+    return ResetCredentials(
+        link=link,
+        code=code,
+        expires_at=now + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT),
+        code_expires_at=now + timedelta(seconds=settings.RESET_CODE_TIMEOUT),
+    )
 
 
 def user_for_link(uidb64: str, token: str):

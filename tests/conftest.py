@@ -112,4 +112,3 @@ def receiver():
     server = Receiver().start()
     yield server
     server.stop()
-

@@ -8,13 +8,21 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from django.views.generic.edit import FormView
 
 from api.client import no_store_no_referrer, rate_limit_ip
-from api.forms import ChangePasswordForm, LoginForm, PasswordResetRequestForm, ResetSetPasswordForm
+from api.forms import (
+    RESET_EMAIL_SESSION_KEY,
+    ChangePasswordForm,
+    LoginForm,
+    PasswordResetRequestForm,
+    ResetCodeForm,
+    ResetSetPasswordForm,
+)
 from shared import ratelimit
 from shared.browser_sessions import session_key_cycled
 from shared.models import UserSession
@@ -74,6 +82,23 @@ class PasswordResetView(ThrottledPostMixin, auth_views.PasswordResetView):
 @method_decorator(_no_referrer, name="dispatch")
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
     template_name = "accounts/password_reset_done.html"
+
+
+@method_decorator([never_cache, _no_referrer], name="dispatch")
+class PasswordResetCodeView(ThrottledPostMixin, FormView):
+    """ "Enter the code instead": a right code leads to the link's own page, which keeps the
+    token in the session and asks for the new password."""
+
+    template_name = "accounts/password_reset_code.html"
+    form_class = ResetCodeForm
+    throttle_scope = "code_ip"
+
+    def get_initial(self):
+        return {"email": self.request.session.get(RESET_EMAIL_SESSION_KEY, "")}
+
+    def form_valid(self, form):
+        uid, token = form.cleaned_data["uid"], form.cleaned_data["token"]
+        return redirect("password_reset_confirm", uidb64=uid, token=token)
 
 
 @method_decorator([never_cache, _no_referrer], name="dispatch")

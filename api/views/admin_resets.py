@@ -54,8 +54,8 @@ class AdminUserPasswordResetView(AdminAPIView):
         summary="Send a user a reset link, or get one to deliver yourself",
         description="Either way the link is fresh and every link sent before it dies. "
         "`deliver: email` queues the same email as a self-service reset (no daily cap: you "
-        "asked). `deliver: return` answers the link; `code` is null until reset codes exist "
-        "(issue 17).",
+        "asked). `deliver: return` answers the link and code for you to deliver "
+        "(the code is exchanged at `/api/auth/password/reset/code/` with the user's address).",
         responses={
             200: AdminResetLinkSerializer,
             202: OpenApiResponse(description="The email is queued."),
@@ -78,9 +78,8 @@ class AdminUserPasswordResetView(AdminAPIView):
                 raise QueueUnavailable from None
             return Response({"detail": _("The reset email is on its way.")},
                             status=status.HTTP_202_ACCEPTED)  # fmt: skip
-        link, expires_at = forced_resets.link_for_out_of_band_delivery(user)
-        body = {"link": link, "code": None, "expires_at": expires_at}
-        return Response(AdminResetLinkSerializer(body).data)
+        reset = forced_resets.reset_for_out_of_band_delivery(user)
+        return Response(AdminResetLinkSerializer(reset).data)
 
 
 class ForcedResetListView(AdminAPIView):

@@ -10,13 +10,17 @@ from rest_framework.response import Response
 
 from api import client
 from api.serializers import (
+    INVALID_CODE,
     INVALID_LINK,
     DetailSerializer,
+    PasswordResetCodeSerializer,
     PasswordResetConfirmSerializer,
     PasswordResetRequestSerializer,
+    ResetLinkPairSerializer,
 )
-from api.throttles import ConfirmIPThrottle, ResetIPThrottle
+from api.throttles import CodeIPThrottle, ConfirmIPThrottle, ResetIPThrottle
 from shared.password_reset import InvalidResetLink, complete_password_reset, request_password_reset
+from shared.reset_codes import InvalidResetCode, exchange_code
 
 RESET_REQUESTED = _("If an account uses this address, a link to reset its password is on its way.")
 RESET_DONE = _("Your password has been reset. You can now log in with it.")
@@ -42,15 +46,51 @@ class PasswordResetView(ResetResponseMixin, GenericAPIView):
         summary="Request a password reset email",
         responses={
             202: DetailSerializer,
-            400: OpenApiResponse(description="Malformed, missing, repeated or non-string email."),
+            400: OpenApiResponse(
+                description="Malformed, missing, repeated or non-string email; unknown client."
+            ),
             429: THROTTLED,
         },
     )
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        request_password_reset(email=serializer.validated_data["email"], **client.origin(request))
+        request_password_reset(
+            email=serializer.validated_data["email"],
+            client=serializer.validated_data.get("client"),
+            **client.origin(request),
+        )
         return Response({"detail": RESET_REQUESTED}, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetCodeView(ResetResponseMixin, GenericAPIView):
+    """Exchange the code of a reset email, with the address it went to, for the uid and token
+    of its link. Nothing is spent until ``confirm/`` sets the password."""
+
+    serializer_class = PasswordResetCodeSerializer
+    throttle_classes = [CodeIPThrottle]
+
+    @extend_schema(
+        summary="Exchange a reset code for the link's uid and token",
+        description="A wrong code, an unknown address and a dead code (superseded by a newer "
+        "email, used, expired, or out of tries) get the same answer. A code dies after "
+        "RESET_CODE_MAX_ATTEMPTS wrong tries and RESET_CODE_TIMEOUT seconds.",
+        responses={
+            200: ResetLinkPairSerializer,
+            400: OpenApiResponse(description="`code`: wrong or dead; `email`: malformed."),
+            429: THROTTLED,
+        },
+    )
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            uid, token = exchange_code(
+                serializer.validated_data["email"], serializer.validated_data["code"]
+            )
+        except InvalidResetCode:
+            return Response({"code": [INVALID_CODE]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"uid": uid, "token": token}, status=status.HTTP_200_OK)
 
 
 class PasswordResetConfirmView(ResetResponseMixin, GenericAPIView):

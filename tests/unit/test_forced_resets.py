@@ -119,13 +119,33 @@ def test_a_returned_link_works_with_the_confirm_api_and_kills_the_older_ones(adm
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"link", "code", "expires_at"}
-    assert body["code"] is None
+    assert set(body) == {"link", "code", "expires_at", "code_expires_at"}
     expires_at = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
     assert abs(expires_at - before - timedelta(hours=1)) < timedelta(seconds=5)
     assert confirm(first["link"]).status_code == 400
     assert confirm(body["link"]).status_code == 200
     assert Device().login(NEW_PASSWORD, email="alice@example.com").status_code == 200
+
+
+def test_a_returned_code_works_like_its_link_and_dies_with_it(admin, alice):
+    first = admin.post(f"users/{alice.pk}/password-reset/", {"deliver": "return"}).json()
+    before = timezone.now()
+    body = admin.post(f"users/{alice.pk}/password-reset/", {"deliver": "return"}).json()
+    device = Device()
+
+    assert re.fullmatch(r"\d{8}", body["code"])
+    code_expires_at = datetime.fromisoformat(body["code_expires_at"].replace("Z", "+00:00"))
+    assert abs(code_expires_at - before - timedelta(minutes=15)) < timedelta(seconds=5)
+    stale = device.post("password/reset/code/", {"email": alice.email, "code": first["code"]})
+    assert stale.status_code == 400
+    pair = device.post("password/reset/code/", {"email": alice.email, "code": body["code"]})
+    assert pair.status_code == 200
+    done = device.post(
+        "password/reset/confirm/",
+        {**pair.json(), "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert done.status_code == 200
+    assert confirm(body["link"]).status_code == 400  # the code's use spent the link
 
 
 def test_an_admin_reset_of_an_unknown_user_is_a_404(admin, alice):

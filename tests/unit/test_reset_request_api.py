@@ -55,6 +55,7 @@ def test_reset_request_publishes_one_event_on_the_email_queue(client, fake_redis
     assert event["version"] == 1
     assert event["payload"] == {
         "email": "Someone@Example.com",  # as typed: the worker matches it to accounts
+        "client": None,
         "ip": "127.0.0.1",
         "user_agent": "pytest-agent",
         "language": "fr",

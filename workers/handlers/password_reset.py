@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.utils import translation
 
 from shared import ratelimit
 from shared.events import PASSWORD_RESET_REQUESTED, Event, PasswordResetRequestedV1
-from shared.password_reset import email_of, reset_link, users_for_reset
+from shared.password_reset import email_of, issue_reset, users_for_reset
 from shared.redaction import hash_for_log
 from workers.emails import send_templated_email
 from workers.registry import handles
@@ -25,17 +24,22 @@ def within_daily_cap(user, event: Event) -> bool:
     return ratelimit.hit("reset_email_daily", f"account:{user.pk}", once_for=str(event.id)) is None
 
 
-def mail_reset_link(user, *, template: str = "password_reset", requested_ip=None) -> None:
-    """Mail ``user``, at the address stored on the account, a fresh reset link (the links sent
-    before it stop working). ``password_reset_forced`` tells of a forced reset instead."""
-    lifetime = timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+def mail_reset_link(
+    user, *, template: str = "password_reset", requested_ip=None, client: str | None = None
+) -> None:
+    """Mail ``user``, at the address stored on the account, a fresh reset link and code (the
+    ones sent before stop working), the link in ``client``'s form (``RESET_CLIENTS``).
+    ``password_reset_forced`` tells of a forced reset instead."""
+    reset = issue_reset(user, client=client)
     send_templated_email(
         template,
         to=email_of(user),
         context={
             "user": user,
-            "reset_url": reset_link(user),
-            "lifetime_minutes": int(lifetime.total_seconds() // 60),
+            "reset_url": reset.link,
+            "reset_code": reset.code,
+            "lifetime_minutes": settings.PASSWORD_RESET_TIMEOUT // 60,
+            "code_lifetime_minutes": settings.RESET_CODE_TIMEOUT // 60,
             "site_url": settings.PUBLIC_BASE_URL,
             "requested_ip": requested_ip,
         },
@@ -48,7 +52,7 @@ def send_password_reset_email(event: Event, payload: PasswordResetRequestedV1) -
     users = [user for user in found if within_daily_cap(user, event)]
     with translation.override(payload.language):
         for user in users:
-            mail_reset_link(user, requested_ip=payload.ip)
+            mail_reset_link(user, requested_ip=payload.ip, client=payload.client)
         if not found and settings.RESET_NOTIFY_UNKNOWN_EMAIL:
             send_templated_email(
                 "password_reset_unknown",
