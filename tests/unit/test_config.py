@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import ConfigError, parse_email_url, parse_throttle_rates
+from shared.config import ConfigError, parse_email_url, parse_reset_clients, parse_throttle_rates
 from tests.processes import PRODUCTION
 from tests.processes import django_settings as _settings
 from tests.processes import manage as _manage
@@ -135,3 +135,42 @@ def test_empty_service_urls_mean_unset():
     assert engine == "django.db.backends.sqlite3"
     assert redis_url.startswith("redis://127.0.0.1:")
     assert email_host == "127.0.0.1"
+
+
+def test_reset_clients_name_link_templates():
+    clients = parse_reset_clients(
+        "web=https://app.example.com/reset/{uid}/{token}, "
+        "ios=https://example.com/.well-known/r/{uid}/{token},"
+        "kiosk=https://kiosk.example.com/r?u={uid}&t={token}"
+    )
+    assert clients == {
+        "web": "https://app.example.com/reset/{uid}/{token}",
+        "ios": "https://example.com/.well-known/r/{uid}/{token}",
+        "kiosk": "https://kiosk.example.com/r?u={uid}&t={token}",
+    }
+    assert parse_reset_clients("") == {}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "web",  # no template
+        "web=https://app.example.com/reset/{uid}",  # no token
+        "web=https://app.example.com/reset/{token}",  # no uid
+        "web=https://app.example.com/{uid}/{token}/{next}",  # an unknown placeholder
+        "web=https://app.example.com/{uid}/{token}/{",  # a stray brace
+        "web=app.example.com/{uid}/{token}",  # no scheme
+        "we b=https://app.example.com/{uid}/{token}",  # a bad name
+        "web=https://a.example.com/{uid}/{token},web=https://b.example.com/{uid}/{token}",
+    ],
+)
+def test_bad_reset_clients_are_refused(raw):
+    with pytest.raises(ConfigError, match="RESET_CLIENTS"):
+        parse_reset_clients(raw)
+
+
+@pytest.mark.parametrize("raw", ["5", "13", "eight"])
+def test_a_bad_reset_code_length_stops_the_service_at_start(raw):
+    result = _settings("settings.RESET_CODE_LENGTH", RESET_CODE_LENGTH=raw)
+    assert result.returncode != 0
+    assert "RESET_CODE_LENGTH" in result.stderr
