@@ -40,9 +40,7 @@ ERROR_RESPONSE_SCHEMA = {
     "properties": {
         "detail": {"type": "string"},
         # DRF's error code, or the messages about a field named ``code`` (reset by code).
-        "code": {
-            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
-        },
+        "code": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
     },
     "additionalProperties": {
         "anyOf": [

@@ -24,6 +24,7 @@ SCRIPTS = [
     ("api_throughput", "reset endpoint: ours, floor, dj-rest-auth, djoser; known vs unknown"),
     ("delivery", "email worker throughput; end-to-end delivery; memory"),
     ("purge_scaling", "purge of one user's sessions, 10 thousand vs 1 million other rows"),
+    ("code_timing", "reset code exchange: wrong code vs unknown address vs dead code"),
     ("auth_overhead", "authenticated request with and without the revocation check"),
     ("import_users", "moving 100 thousand users in with their hashes; the same file again"),
     ("forced_reset", "forced reset of 20 thousand users: every one reset and mailed"),

@@ -90,6 +90,11 @@ app.conf.update(
             "schedule": 3600.0,
             "options": {"queue": "security", "expires": 600},
         },
+        "purge-reset-code-tries": {
+            "task": "maintenance.purge_reset_code_tries",
+            "schedule": 3600.0,
+            "options": {"queue": "security", "expires": 600},
+        },
         "purge-dead-letters": {
             "task": "maintenance.purge_dead_letters",
             "schedule": 24 * 3600.0,

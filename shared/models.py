@@ -47,7 +47,6 @@ class PasswordResetNonce(models.Model):
     # token covers (``shared.reset_codes``); empty when no code is live.
     code_hash = models.CharField(max_length=64, blank=True, default="")
     code_expires_at = models.DateTimeField(null=True, blank=True)
-    code_failed_attempts = models.PositiveSmallIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"reset nonce of user {self.user_id}"
@@ -212,3 +211,23 @@ class ForcedResetUser(models.Model):
 
     def __str__(self) -> str:
         return f"user {self.user_id} in {self.reset_id}"
+
+
+class ResetCodeTries(models.Model):
+    """Code exchanges tried for one address since its last code was mailed.
+
+    Keyed by a keyed hash of the normalised address, and written on every exchange, for
+    addresses with an account or without one alike (``shared.reset_codes``): a wrong code
+    and an unknown address then cost the same write. A row outlives no code: it is deleted
+    when a code is mailed to the address, and purged RESET_CODE_TIMEOUT after its last try.
+    """
+
+    address_key = models.CharField(max_length=64, primary_key=True)
+    tries = models.PositiveIntegerField(default=0)
+    last_tried_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["last_tried_at"], name="reset_code_tries_last")]
+
+    def __str__(self) -> str:
+        return f"{self.tries} code tries for {self.address_key[:8]}"

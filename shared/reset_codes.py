@@ -6,10 +6,13 @@ only the newest email's code works and whatever spends or kills the link kills t
 Exchanging a code (with the address it was mailed to) gives the ``{uid, token}`` pair of a
 link and spends nothing: setting the password with that pair does, as with the link itself.
 
-A code also dies after ``RESET_CODE_MAX_ATTEMPTS`` wrong tries and ``RESET_CODE_TIMEOUT``
-seconds. A wrong code, an unknown address and a dead code raise the same exception after the
-same statements (one locking read and one update), so neither the answer nor its timing tells
-an attacker which one it was.
+A code dies after ``RESET_CODE_TIMEOUT`` seconds, and after ``RESET_CODE_MAX_ATTEMPTS`` wrong
+tries: tries are counted per address (``ResetCodeTries``), for every address typed, whether an
+account uses it or not, and start again when a new code is mailed. So a wrong code, an unknown
+address and a dead code run the same statements (one counting write, one read) and raise the
+same exception: neither the answer nor its timing tells an attacker which one it was. The
+count is taken before the comparison, in one statement, so concurrent guesses cannot get more
+tries between them than the limit.
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ from __future__ import annotations
 import hmac
 import secrets
 import unicodedata
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connections, router
 from django.db.models import F
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from shared.models import PasswordResetNonce
+from shared.models import PasswordResetNonce, ResetCodeTries
 from shared.tokens import reset_code_digest, reset_token_generator
+
+ADDRESS_KEY_SALT = "resetpass.reset_codes.address"
 
 
 class InvalidResetCode(Exception):
@@ -54,45 +61,88 @@ def _folded(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def _live_codes_for(email: str):
-    """The live codes of active accounts whose address matches ``email`` case-insensitively."""
-    field = get_user_model().get_email_field_name()
-    return PasswordResetNonce.objects.filter(
-        **{f"user__{field}__iexact": email},
-        user__is_active=True,
-        code_failed_attempts__lt=settings.RESET_CODE_MAX_ATTEMPTS,
-        code_expires_at__gt=timezone.now(),
-    ).exclude(code_hash="")
+def address_key(email: str) -> str:
+    """The tries counter's key for ``email``: a keyed hash, so the table holds no addresses
+    (nor whatever strangers typed), and case or Unicode forms of one address share it."""
+    return salted_hmac(ADDRESS_KEY_SALT, _folded(email), algorithm="sha256").hexdigest()
+
+
+def forget_tries(email: str) -> None:
+    """A code was just mailed to ``email``: its tries start from zero."""
+    ResetCodeTries.objects.filter(address_key=address_key(email)).delete()
+
+
+def count_try(email: str) -> int:
+    """Count one more try for ``email`` and return the count, in one statement."""
+    connection = connections[router.db_for_write(ResetCodeTries)]
+    table = connection.ops.quote_name(ResetCodeTries._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} (address_key, tries, last_tried_at) VALUES (%s, 1, %s) "  # noqa: S608 - the model's own table name, quoted
+        f"ON CONFLICT (address_key) DO UPDATE SET tries = {table}.tries + 1, "
+        "last_tried_at = excluded.last_tried_at RETURNING tries"
+    )
+    now = ResetCodeTries._meta.get_field("last_tried_at").get_db_prep_save(
+        timezone.now(), connection=connection
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [address_key(email), now])
+        return cursor.fetchone()[0]
+
+
+def _live_codes_for(email: str) -> list[tuple]:
+    """(a user holding what the code's hash covers, the stored hash) for each live code of an
+    active account whose address matches ``email`` case-insensitively."""
+    User = get_user_model()  # noqa: N806
+    field = User.get_email_field_name()
+    rows = (
+        PasswordResetNonce.objects.filter(
+            **{f"user__{field}__iexact": email},
+            user__is_active=True,
+            code_expires_at__gt=timezone.now(),
+        )
+        .exclude(code_hash="")
+        .values_list("user_id", "user__password", "user__last_login", f"user__{field}", "value",
+                     "code_hash")  # fmt: skip
+    )
+    found = []
+    for pk, password, last_login, address, nonce, code_hash in rows:
+        user = User(pk=pk, password=password, last_login=last_login, **{field: address})
+        user._reset_nonce = nonce
+        found.append((user, code_hash))
+    return found
 
 
 def exchange_code(email: str, code: str) -> tuple[str, str]:
     """The ``(uid, token)`` of the account at ``email`` whose live code is ``code``.
 
-    Raises InvalidResetCode otherwise, after counting a wrong try against every live code of
-    that address. The rows are locked while they are compared and counted, so concurrent
-    guesses cannot get more than ``RESET_CODE_MAX_ATTEMPTS`` tries between them (PostgreSQL;
-    SQLite runs one writer at a time).
+    Raises InvalidResetCode otherwise; every call, right or wrong, counts a try for the
+    address first, and a right code gives its try back.
     """
-    field = get_user_model().get_email_field_name()
-    live = _live_codes_for(email)
+    User = get_user_model()  # noqa: N806
+    field = User.get_email_field_name()
+    within_limit = count_try(email) <= settings.RESET_CODE_MAX_ATTEMPTS
     matched = None
-    with transaction.atomic():
-        rows = list(live.select_for_update(of=("self",)).select_related("user"))
-        for row in rows:
-            row.user._reset_nonce = row.value
-            # Django's rule for addresses (CVE-2019-19844): the database's case-insensitive
-            # match, then an exact comparison of the normalised, case-folded forms.
-            same_address = _folded(getattr(row.user, field)) == _folded(email)
-            digest = reset_code_digest(row.user, code)
-            if same_address and hmac.compare_digest(digest, row.code_hash):
-                matched = row.user
-        if not rows:  # the same work as a wrong code
-            nobody = get_user_model()(pk=0)
-            nobody._reset_nonce = ""
-            reset_code_digest(nobody, code)
-        if matched is None:
-            live.update(code_failed_attempts=F("code_failed_attempts") + 1)
-    if matched is None:
+    candidates = _live_codes_for(email)
+    if not candidates:  # the same work as for a wrong code
+        nobody = User(pk=0, password="", last_login=None, **{field: email})
+        nobody._reset_nonce = ""
+        candidates = [(nobody, "")]
+    for user, code_hash in candidates:
+        # Django's rule for addresses (CVE-2019-19844): the database's case-insensitive
+        # match, then an exact comparison of the normalised, case-folded forms.
+        same_address = _folded(getattr(user, field)) == _folded(email)
+        digest = reset_code_digest(user, code)
+        if same_address and hmac.compare_digest(digest, code_hash) and code_hash:
+            matched = user
+    if matched is None or not within_limit:
         raise InvalidResetCode
+    ResetCodeTries.objects.filter(address_key=address_key(email)).update(tries=F("tries") - 1)
     uid = urlsafe_base64_encode(force_bytes(matched.pk))
     return uid, reset_token_generator.make_token(matched)
+
+
+def purge_stale_tries() -> int:
+    """Delete counters whose last try is older than any live code."""
+    cutoff = timezone.now() - timedelta(seconds=settings.RESET_CODE_TIMEOUT)
+    deleted, _ = ResetCodeTries.objects.filter(last_tried_at__lt=cutoff).delete()
+    return deleted

@@ -44,8 +44,7 @@ def rotate_nonce(user, *, code: str | None = None) -> None:
     With ``code``, that code becomes the one live code, alongside the link made next."""
     value = secrets.token_hex(16)
     user._reset_nonce = value  # the token made next, in this process, needs no read
-    row = {"user": user.pk, "value": value, "code_hash": "", "code_expires_at": None,
-           "code_failed_attempts": 0}  # fmt: skip
+    row = {"user": user.pk, "value": value, "code_hash": "", "code_expires_at": None}
     if code is not None:
         row["code_hash"] = reset_code_digest(user, code)
         row["code_expires_at"] = timezone.now() + timedelta(seconds=settings.RESET_CODE_TIMEOUT)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from shared import reset_codes
 from shared.broker import app
 from shared.models import DeadLetter, ProcessedEvent
 from shared.publisher import relay_outbox as relay_outbox_service
@@ -32,6 +33,12 @@ def purge_expired_tokens() -> int:
     if deleted:
         log.info("purged %d expired refresh token(s)", deleted)
     return deleted
+
+
+@app.task(name="maintenance.purge_reset_code_tries", ignore_result=True)
+def purge_reset_code_tries() -> int:
+    """Delete the code-try counters that no live code can need any more."""
+    return reset_codes.purge_stale_tries()
 
 
 PROCESSED_EVENTS_KEPT = timedelta(days=7)  # far longer than any redelivery or retry

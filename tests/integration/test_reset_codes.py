@@ -137,11 +137,13 @@ def ios_worker(live_stack, redis_url, public_base_url, smtp_server, settings):
     use_redis(server.url)
     env = worker_env(server.url, smtp_server.url, public_base_url,
                      RESET_CLIENTS=f"ios={IOS_TEMPLATE}")  # fmt: skip
-    worker = CeleryWorker(env, queues="email,security").start(app)
-    yield worker
-    worker.stop()
-    server.stop()
-    use_redis(redis_url)
+    worker = CeleryWorker(env, queues="email,security")
+    try:
+        yield worker.start(app)
+    finally:
+        worker.stop()
+        server.stop()
+        use_redis(redis_url)
 
 
 def test_a_named_client_gets_its_own_link_and_the_code_still_works(

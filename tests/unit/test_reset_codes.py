@@ -398,3 +398,40 @@ def test_the_code_is_explained_in_the_language_of_the_request(alice, language, p
 
     assert phrase in message.body
     assert code_in(message)
+
+
+def test_tries_are_counted_for_unknown_addresses_too_and_stale_counters_are_purged(settings):
+    from shared.models import ResetCodeTries
+    from workers.maintenance import purge_reset_code_tries
+
+    exchange("nobody@example.com", "12345678")
+    exchange("NOBODY@example.com", "12345678")
+    [row] = ResetCodeTries.objects.all()
+    assert row.tries == 2
+    assert "nobody" not in row.address_key  # a keyed hash, not the address
+
+    assert purge_reset_code_tries() == 0
+    ResetCodeTries.objects.update(last_tried_at=timezone.now() - timedelta(seconds=901))
+    assert purge_reset_code_tries() == 1
+
+
+def test_five_concurrent_wrong_guesses_and_the_right_code_get_no_sixth_try(alice):
+    """Tries are counted before the comparison, in one statement: guesses racing each other
+    cannot get more than the limit between them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    code = code_in(mail_reset("alice@example.com"))
+
+    def guess(candidate):
+        try:
+            return exchange("alice@example.com", candidate).status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        statuses = list(pool.map(guess, [a_wrong_code(code)] * 5))
+
+    assert statuses == [400] * 5
+    assert exchange("alice@example.com", code).json() == WRONG
