@@ -97,6 +97,8 @@ class PasswordResetCodeView(ThrottledPostMixin, FormView):
         return {"email": self.request.session.get(RESET_EMAIL_SESSION_KEY, "")}
 
     def form_valid(self, form):
+        # The address has served: the next person at this browser (a kiosk) must not see it.
+        self.request.session.pop(RESET_EMAIL_SESSION_KEY, None)
         uid, token = form.cleaned_data["uid"], form.cleaned_data["token"]
         return redirect("password_reset_confirm", uidb64=uid, token=token)
 
@@ -156,6 +158,7 @@ class PasswordResetConfirmView(ThrottledPostMixin, auth_views.PasswordResetConfi
             return self.render_to_response(self.get_context_data(form=None))
         if not self.post_reset_login:  # login() has already given the session a new key
             self._cycle_session_key()
+        self.request.session.pop(RESET_EMAIL_SESSION_KEY, None)
         return response
 
 

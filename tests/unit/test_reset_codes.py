@@ -435,3 +435,36 @@ def test_five_concurrent_wrong_guesses_and_the_right_code_get_no_sixth_try(alice
 
     assert statuses == [400] * 5
     assert exchange("alice@example.com", code).json() == WRONG
+
+
+def test_the_forced_reset_email_says_where_to_enter_the_code(alice, settings):
+    from workers.handlers.password_reset import mail_reset_link
+
+    settings.PUBLIC_BASE_URL = "https://accounts.example.org"
+    mail_reset_link(alice, template="password_reset_forced")
+    [message] = mail.outbox
+
+    assert "https://accounts.example.org/accounts/password-reset/code/" in message.body
+    assert "where you asked for the reset" not in message.body  # nobody asked
+
+
+def test_a_client_unknown_to_the_worker_still_gets_a_working_default_link(alice, settings, caplog):
+    settings.RESET_CLIENTS = {}  # the API knew "ios"; this worker's settings do not
+
+    message = mail_reset("alice@example.com", client="ios")
+
+    assert confirm(link_in(message)).status_code == 200
+    assert "not in this worker's RESET_CLIENTS" in caplog.text
+
+
+def test_the_typed_address_leaves_the_browser_session_once_the_code_has_served(client, alice):
+    client.post("/accounts/password-reset/", {"email": "alice@example.com"})
+    assert (
+        'value="alice@example.com"' in client.get("/accounts/password-reset/code/").content.decode()
+    )
+    code = code_in(mail_reset("alice@example.com"))
+
+    client.post("/accounts/password-reset/code/", {"email": "alice@example.com", "code": code})
+
+    page = client.get("/accounts/password-reset/code/").content.decode()
+    assert "alice@example.com" not in page
