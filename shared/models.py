@@ -214,16 +214,18 @@ class ForcedResetUser(models.Model):
 
 
 class ResetCodeTries(models.Model):
-    """Code exchanges tried for one address since its last code was mailed.
+    """Code exchanges tried for one address since its newest code was mailed.
 
     Keyed by a keyed hash of the normalised address, and written on every exchange, for
     addresses with an account or without one alike (``shared.reset_codes``): a wrong code
-    and an unknown address then cost the same write. A row outlives no code: it is deleted
-    when a code is mailed to the address, and purged RESET_CODE_TIMEOUT after its last try.
+    and an unknown address then cost the same write. The count starts again at the first
+    try after a newer code was mailed (``window_start``), so mailing a code writes nothing
+    here; rows are purged RESET_CODE_TIMEOUT after their last try.
     """
 
     address_key = models.CharField(max_length=64, primary_key=True)
     tries = models.PositiveIntegerField(default=0)
+    window_start = models.DateTimeField(help_text="The first try counted in ``tries``.")
     last_tried_at = models.DateTimeField()
 
     class Meta:

@@ -27,7 +27,7 @@ from shared import ratelimit
 from shared.events import Event, PasswordResetRequestedV1, make_event
 from shared.passwords import PasswordChangedMeanwhile, swap_password
 from shared.publisher import publish
-from shared.reset_codes import forget_tries, new_code
+from shared.reset_codes import new_code
 from shared.tokens import reset_token_generator, rotate_nonce
 
 
@@ -106,7 +106,6 @@ def issue_reset(user, *, client: str | None = None) -> ResetCredentials:
     now = timezone.now()
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = reset_token_generator.issue(user, code=code)
-    forget_tries(email_of(user))  # a new code gets its own tries
     template = settings.RESET_CLIENTS[client] if client else settings.FRONTEND_RESET_URL
     if template:
         link = template.format(uid=uid, token=token)

@@ -8,11 +8,11 @@ link and spends nothing: setting the password with that pair does, as with the l
 
 A code dies after ``RESET_CODE_TIMEOUT`` seconds, and after ``RESET_CODE_MAX_ATTEMPTS`` wrong
 tries: tries are counted per address (``ResetCodeTries``), for every address typed, whether an
-account uses it or not, and start again when a new code is mailed. So a wrong code, an unknown
-address and a dead code run the same statements (one counting write, one read) and raise the
-same exception: neither the answer nor its timing tells an attacker which one it was. The
-count is taken before the comparison, in one statement, so concurrent guesses cannot get more
-tries between them than the limit.
+account uses it or not, and start again after a new code is mailed. So a wrong code, an
+unknown address and a dead code run the same statements (one read, one counting write) and
+raise the same exception: neither the answer nor its timing tells an attacker which one it
+was. The count is taken before the comparison, in one statement, so concurrent guesses cannot
+get more tries between them than the limit.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import unicodedata
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -67,31 +67,37 @@ def address_key(email: str) -> str:
     return salted_hmac(ADDRESS_KEY_SALT, _folded(email), algorithm="sha256").hexdigest()
 
 
-def forget_tries(email: str) -> None:
-    """A code was just mailed to ``email``: its tries start from zero."""
-    ResetCodeTries.objects.filter(address_key=address_key(email)).delete()
+# What an address with no live code compares its window with: no window ever started before.
+NO_CODE = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def count_try(email: str) -> int:
-    """Count one more try for ``email`` and return the count, in one statement."""
+def count_try(email: str, *, newest_code_at: datetime = NO_CODE) -> int:
+    """Count one more try for ``email`` and return the count, in one statement; the count
+    starts again when the address's newest code was mailed after the counted tries began."""
     connection = connections[router.db_for_write(ResetCodeTries)]
     table = connection.ops.quote_name(ResetCodeTries._meta.db_table)
+    stale = f"{table}.window_start < %s"
     sql = (
-        f"INSERT INTO {table} (address_key, tries, last_tried_at) VALUES (%s, 1, %s) "  # noqa: S608 - the model's own table name, quoted
-        f"ON CONFLICT (address_key) DO UPDATE SET tries = {table}.tries + 1, "
+        f"INSERT INTO {table} (address_key, tries, window_start, last_tried_at) "  # noqa: S608 - the model's own table name, quoted
+        "VALUES (%s, 1, %s, %s) ON CONFLICT (address_key) DO UPDATE SET "
+        f"tries = CASE WHEN {stale} THEN 1 ELSE {table}.tries + 1 END, "
+        f"window_start = CASE WHEN {stale} THEN excluded.window_start "
+        f"ELSE {table}.window_start END, "
         "last_tried_at = excluded.last_tried_at RETURNING tries"
     )
-    now = ResetCodeTries._meta.get_field("last_tried_at").get_db_prep_save(
-        timezone.now(), connection=connection
+    field = ResetCodeTries._meta.get_field("last_tried_at")
+    now, newest = (
+        field.get_db_prep_save(moment, connection=connection)
+        for moment in (timezone.now(), newest_code_at)
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [address_key(email), now])
+        cursor.execute(sql, [address_key(email), now, now, newest, newest])
         return cursor.fetchone()[0]
 
 
 def _live_codes_for(email: str) -> list[tuple]:
-    """(a user holding what the code's hash covers, the stored hash) for each live code of an
-    active account whose address matches ``email`` case-insensitively."""
+    """(a user holding what the code's hash covers, the stored hash, when it was mailed) for
+    each live code of an active account whose address matches ``email`` case-insensitively."""
     User = get_user_model()  # noqa: N806
     field = User.get_email_field_name()
     rows = (
@@ -101,14 +107,21 @@ def _live_codes_for(email: str) -> list[tuple]:
             code_expires_at__gt=timezone.now(),
         )
         .exclude(code_hash="")
-        .values_list("user_id", "user__password", "user__last_login", f"user__{field}", "value",
-                     "code_hash")  # fmt: skip
+        .values_list(
+            "user_id",
+            "user__password",
+            "user__last_login",
+            f"user__{field}",
+            "value",
+            "code_hash",
+            "rotated_at",
+        )  # fmt: skip
     )
     found = []
-    for pk, password, last_login, address, nonce, code_hash in rows:
+    for pk, password, last_login, address, nonce, code_hash, mailed_at in rows:
         user = User(pk=pk, password=password, last_login=last_login, **{field: address})
         user._reset_nonce = nonce
-        found.append((user, code_hash))
+        found.append((user, code_hash, mailed_at))
     return found
 
 
@@ -116,18 +129,19 @@ def exchange_code(email: str, code: str) -> tuple[str, str]:
     """The ``(uid, token)`` of the account at ``email`` whose live code is ``code``.
 
     Raises InvalidResetCode otherwise; every call, right or wrong, counts a try for the
-    address first, and a right code gives its try back.
+    address before comparing, and a right code gives its try back.
     """
     User = get_user_model()  # noqa: N806
     field = User.get_email_field_name()
-    within_limit = count_try(email) <= settings.RESET_CODE_MAX_ATTEMPTS
-    matched = None
     candidates = _live_codes_for(email)
+    newest = max((mailed_at for _, _, mailed_at in candidates), default=NO_CODE)
+    within_limit = count_try(email, newest_code_at=newest) <= settings.RESET_CODE_MAX_ATTEMPTS
+    matched = None
     if not candidates:  # the same work as for a wrong code
         nobody = User(pk=0, password="", last_login=None, **{field: email})
         nobody._reset_nonce = ""
-        candidates = [(nobody, "")]
-    for user, code_hash in candidates:
+        candidates = [(nobody, "", NO_CODE)]
+    for user, code_hash, _ in candidates:
         # Django's rule for addresses (CVE-2019-19844): the database's case-insensitive
         # match, then an exact comparison of the normalised, case-folded forms.
         same_address = _folded(getattr(user, field)) == _folded(email)
