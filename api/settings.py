@@ -318,6 +318,11 @@ CELERY_BROKER_URL = REDIS_URL
 # Publishing from a web request must fail fast when Redis is down: the outbox keeps the event.
 CELERY_PUBLISH_TIMEOUT = float(env_str("CELERY_PUBLISH_TIMEOUT", "1.0"))
 OUTBOX_RELAY_INTERVAL = float(env_str("OUTBOX_RELAY_INTERVAL", "5"))
+# Seconds after which an event sent to Redis, and not yet finished by all its handlers, is sent
+# again to those that have not finished: longer than a handler's whole chain of retries (at
+# most about 17 minutes by default) and than the broker's redelivery of a dead worker's tasks
+# (CELERY_VISIBILITY_TIMEOUT, 15 minutes), so that only an event Redis lost is sent again.
+OUTBOX_REDELIVER_AFTER = env_int("OUTBOX_REDELIVER_AFTER", 30 * 60)
 # Webhooks (shared/webhooks.py): private addresses allowed, retries, seconds per delivery.
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 WEBHOOK_MAX_RETRIES = env_int("WEBHOOK_MAX_RETRIES", 8)

@@ -48,7 +48,8 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "type", "id", "attempts", "last_error")
+    list_display = ("created_at", "type", "id", "sent_at", "attempts", "last_error")
+    list_filter = (("sent_at", admin.EmptyFieldListFilter), "type")
     readonly_fields = [field.name for field in OutboxEvent._meta.fields]
 
     def has_add_permission(self, request):

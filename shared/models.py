@@ -5,23 +5,33 @@ from django.db import models
 
 
 class OutboxEvent(models.Model):
-    """An event not yet handed to the broker.
+    """An event that some handler may still need: the database's copy, kept until every
+    handler has finished with it.
 
     A row is written in the same transaction as the change it reports (or, outside a
-    transaction, when Redis could not be reached), and deleted once the broker has the event.
-    The relay (beat schedule, ``manage.py relay_outbox``) publishes whatever is left.
+    transaction, when Redis could not be reached). Once Redis has the event, ``sent_at`` is
+    set; the row stays until each subscribed handler has recorded that it ran
+    (``ProcessedEvent``) or given up (``DeadLetter``). The relay (beat schedule,
+    ``manage.py relay_outbox``) sends the rows never sent, deletes the finished ones, and sends
+    again, to the handlers that have not finished, the rows sent more than
+    OUTBOX_REDELIVER_AFTER seconds ago: Redis restarted empty, or failed over to a replica
+    that had not received them. ``manage.py outbox_status`` shows the backlog.
     """
 
     id = models.UUIDField(primary_key=True, editable=False, help_text="The event id.")
     type = models.CharField(max_length=64)
     message = models.JSONField(help_text="The whole envelope, as sent to the broker.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times it was sent or tried.")
     last_error = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Redis last took it; empty: not sent yet."
+    )
 
     class Meta:
         ordering = ["created_at"]
         verbose_name = "outbox event"
+        indexes = [models.Index(fields=["sent_at", "created_at"], name="outbox_sent_created")]
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"

@@ -3,13 +3,15 @@
 Two paths, one guarantee (an event is never lost once the API has answered):
 
 * Inside a transaction, the event is written to the outbox in that transaction, so it exists
-  exactly when the change it reports exists; after commit it is sent and its row deleted.
+  exactly when the change it reports exists; after commit it is sent and its row marked sent.
 * Outside one (a reset request changes nothing in the database), the event is sent at once,
   and written to the outbox only if the broker cannot be reached or refuses it. During an HTTP
   request, Redis's acknowledgement is read after the response has gone out (see
   ``_request_finished``); a refusal then still lands in the outbox.
 
-Either way a row left in the outbox is sent later by the relay (``relay_outbox``).
+Either way a row left in the outbox is sent later by the relay (``relay_outbox``), and a row
+stays after it was sent until every handler has finished with the event (``settle_outbox``):
+so an event written in a transaction outlives a Redis that forgets it.
 """
 
 from __future__ import annotations
@@ -21,18 +23,22 @@ import logging
 import os
 import threading
 import uuid
+from collections import defaultdict
+from datetime import timedelta
 from typing import NamedTuple
 
 from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
 from kombu.utils.json import dumps as json_dumps
 from redis.connection import Connection, ConnectionPool
 from redis.exceptions import RedisError
 
 from shared.broker import app
 from shared.events import SUBSCRIPTIONS, Event
-from shared.models import OutboxEvent
+from shared.models import DeadLetter, OutboxEvent, ProcessedEvent
 from shared.redis_client import get_redis
 
 log = logging.getLogger(__name__)
@@ -72,14 +78,17 @@ def _prototype(task: str) -> tuple[dict, dict, dict]:
 os.register_at_fork(after_in_child=_prototype.cache_clear)
 
 
-def task_messages(message: dict) -> list[tuple[str, str]]:
-    """``(queue, raw task message)`` for each handler of the event, as Celery's Redis transport
-    writes them: Celery's own task protocol (``as_task_v2``), serialised as kombu does, wrapped
-    in the transport's JSON envelope. ``tests/unit/test_publisher.py`` holds this equal to what
-    ``app.send_task`` writes, so a Celery or kombu upgrade that changes the format fails there.
+def task_messages(message: dict, only: set[str] | None = None) -> list[tuple[str, str]]:
+    """``(queue, raw task message)`` for each handler of the event (or each named in ``only``),
+    as Celery's Redis transport writes them: Celery's own task protocol (``as_task_v2``),
+    serialised as kombu does, wrapped in the transport's JSON envelope.
+    ``tests/unit/test_publisher.py`` holds this equal to what ``app.send_task`` writes, so a
+    Celery or kombu upgrade that changes the format fails there.
     """
     out = []
     for sub in SUBSCRIPTIONS.get(message["type"], ()):
+        if only is not None and sub.task not in only:
+            continue
         headers, properties, embed = _prototype(sub.task)
         task_id = task_id_for(message["id"], sub.task)
         # Flower and worker logs show argsrepr instead of the payload (addresses).
@@ -109,7 +118,7 @@ class _Unread(NamedTuple):
     replies: int
 
 
-def _write(message: dict) -> _Unread | None:
+def _write(message: dict, only: set[str] | None = None) -> _Unread | None:
     """Write one task message per subscriber of the event's type onto their queues' Redis
     lists, in one round trip, on one of the client's pooled connections; the replies are left
     to ``_read_replies``. Raises PublishError.
@@ -118,7 +127,7 @@ def _write(message: dict) -> _Unread | None:
     machinery cost about 300 µs of CPU per message, and redis-py's pipeline object another
     40 µs: together most of an API request's work (docs/benchmarks.md).
     """
-    commands = [("LPUSH", queue, raw) for queue, raw in task_messages(message)]
+    commands = [("LPUSH", queue, raw) for queue, raw in task_messages(message, only)]
     if not commands:
         return None
     pool = get_redis().connection_pool
@@ -153,10 +162,11 @@ def _discard(unread: _Unread) -> None:
     unread.pool.release(unread.connection)
 
 
-def send_to_broker(message: dict) -> None:
-    """Send one task message per subscriber of the event's type and wait for Redis to take
-    them. Raises PublishError (then the caller keeps the event in the outbox)."""
-    unread = _write(message)
+def send_to_broker(message: dict, only: set[str] | None = None) -> None:
+    """Send one task message per subscriber of the event's type (or per handler in ``only``)
+    and wait for Redis to take them. Raises PublishError (then the caller keeps the event in
+    the outbox)."""
+    unread = _write(message, only)
     if unread is not None:
         _read_replies(unread)
 
@@ -247,7 +257,8 @@ def _send_many_from_outbox(messages: dict[uuid.UUID, dict]) -> None:
         log.warning("broker unreachable, %d event(s) left to the relay: %s", len(messages), exc)
         OutboxEvent.objects.filter(id__in=list(messages)).update(attempts=1, last_error=str(exc))
         return
-    OutboxEvent.objects.filter(id__in=list(messages)).delete()
+    # Kept until the handlers have finished: Redis may yet lose them (``settle_outbox``).
+    OutboxEvent.objects.filter(id__in=list(messages)).update(sent_at=timezone.now(), attempts=1)
 
 
 def _send_from_outbox(event_id: uuid.UUID, message: dict) -> None:
@@ -257,25 +268,26 @@ def _send_from_outbox(event_id: uuid.UUID, message: dict) -> None:
         log.warning("broker unreachable, event %s left to the relay: %s", event_id, exc)
         OutboxEvent.objects.filter(id=event_id).update(attempts=1, last_error=str(exc))
         return
-    OutboxEvent.objects.filter(id=event_id).delete()
+    # Kept until the handlers have finished: Redis may yet lose it (``settle_outbox``).
+    OutboxEvent.objects.filter(id=event_id).update(sent_at=timezone.now(), attempts=1)
 
 
 def relay_outbox(batch_size: int | None = None) -> int:
-    """Send what waits in the outbox, oldest first. Returns how many events were sent.
+    """Send the events of the outbox that Redis never took, oldest first, and mark them sent.
+    Returns how many were sent. ``settle_outbox`` then sees each through to its handlers.
 
     Rows are locked with SKIP LOCKED (on PostgreSQL), so several relays never send one row at
-    the same time; if the process dies after sending and before deleting, the event is sent
+    the same time; if the process dies after sending and before marking, the event is sent
     again, which the handlers' idempotency absorbs.
     """
     batch_size = batch_size or getattr(settings, "OUTBOX_RELAY_BATCH", 500)
     sent = 0
     while True:
         with transaction.atomic():
-            rows = list(
-                OutboxEvent.objects.select_for_update(skip_locked=True).order_by("created_at")[
-                    :batch_size
-                ]
+            unsent = OutboxEvent.objects.select_for_update(skip_locked=True).filter(
+                sent_at__isnull=True
             )
+            rows = list(unsent.order_by("created_at")[:batch_size])
             if not rows:
                 return sent
             done = []
@@ -287,10 +299,80 @@ def relay_outbox(batch_size: int | None = None) -> int:
                         attempts=row.attempts + 1, last_error=str(exc)
                     )
                     # The broker is down: stop here, the next run tries again.
-                    OutboxEvent.objects.filter(id__in=done).delete()
+                    _mark_sent(done)
                     return sent + len(done)
                 done.append(row.id)
-            OutboxEvent.objects.filter(id__in=done).delete()
+            _mark_sent(done)
             sent += len(done)
         if len(rows) < batch_size:
             return sent
+
+
+def _mark_sent(ids: list) -> None:
+    OutboxEvent.objects.filter(id__in=ids).update(
+        sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
+    )
+
+
+def finished_handlers(event_ids: list) -> dict[uuid.UUID, set[str]]:
+    """For each event, the handlers that are done with it: those that ran (``ProcessedEvent``)
+    and those that gave up and left a dead letter for operators."""
+    done: dict[uuid.UUID, set[str]] = defaultdict(set)
+    ran = ProcessedEvent.objects.filter(event_id__in=event_ids).values_list("event_id", "handler")
+    gave_up = DeadLetter.objects.filter(event_id__in=event_ids).values_list("event_id", "task")
+    for event_id, handler in (*ran, *gave_up):
+        done[event_id].add(handler)
+    return done
+
+
+class Settled(NamedTuple):
+    finished: int  # rows deleted: every handler was done
+    resent: int  # rows sent again to the handlers that were not
+
+
+def settle_outbox(batch_size: int | None = None) -> Settled:
+    """Delete the sent events that every handler has finished with; send again, to the
+    handlers that have not, those sent more than OUTBOX_REDELIVER_AFTER seconds ago (Redis
+    lost them: a restart without persistence, a failover to a replica that never got them).
+    The handlers' idempotency absorbs a copy that was not lost after all."""
+    batch_size = batch_size or getattr(settings, "OUTBOX_RELAY_BATCH", 500)
+    overdue = timezone.now() - timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER)
+    finished = resent = 0
+    after = None  # keyset: (created_at, id) of the last row looked at
+    while True:
+        with transaction.atomic():
+            sent = OutboxEvent.objects.select_for_update(skip_locked=True).filter(
+                sent_at__isnull=False
+            )
+            if after is not None:
+                sent = sent.filter(
+                    Q(created_at__gt=after[0]) | Q(created_at=after[0], id__gt=after[1])
+                )
+            rows = list(sent.order_by("created_at", "id")[:batch_size])
+            if not rows:
+                return Settled(finished, resent)
+            done = finished_handlers([row.id for row in rows])
+            complete = []
+            for row in rows:
+                missing = {sub.task for sub in SUBSCRIPTIONS.get(row.type, ())} - done[row.id]
+                if not missing:
+                    complete.append(row.id)
+                elif row.sent_at < overdue:
+                    try:
+                        send_to_broker(row.message, only=missing)
+                    except PublishError as exc:
+                        OutboxEvent.objects.filter(id=row.id).update(last_error=str(exc))
+                        OutboxEvent.objects.filter(id__in=complete).delete()
+                        return Settled(finished + len(complete), resent)
+                    log.warning(
+                        "event %s %s sent again to %s: not finished %d s after it was sent",
+                        row.type, row.id, ", ".join(sorted(missing)),
+                        settings.OUTBOX_REDELIVER_AFTER,
+                    )  # fmt: skip
+                    _mark_sent([row.id])
+                    resent += 1
+            OutboxEvent.objects.filter(id__in=complete).delete()
+            finished += len(complete)
+            after = (rows[-1].created_at, rows[-1].id)
+        if len(rows) < batch_size:
+            return Settled(finished, resent)

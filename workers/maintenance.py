@@ -12,6 +12,7 @@ from shared import reset_codes
 from shared.broker import app
 from shared.models import DeadLetter, ProcessedEvent
 from shared.publisher import relay_outbox as relay_outbox_service
+from shared.publisher import settle_outbox
 from shared.sessions import purge_expired
 
 log = logging.getLogger(__name__)
@@ -19,10 +20,14 @@ log = logging.getLogger(__name__)
 
 @app.task(name="maintenance.relay_outbox", ignore_result=True)
 def relay_outbox() -> int:
-    """Publish the events that wait in the outbox (the broker was down, or a process died)."""
+    """Publish the events that wait in the outbox (the broker was down, or a process died),
+    delete those every handler has finished with, and send again those Redis lost."""
     sent = relay_outbox_service()
     if sent:
         log.info("relayed %d event(s) from the outbox", sent)
+    settled = settle_outbox()
+    if settled.resent:
+        log.warning("sent %d event(s) again: Redis had lost them", settled.resent)
     return sent
 
 

@@ -6,8 +6,9 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from shared.config import LOCAL_REDIS_PORT
+from shared.config import LOCAL_REDIS_PORT, VAR_DIR
 from shared.devservices import free_port
 
 
@@ -17,8 +18,14 @@ def server_path() -> str:
     return REDIS_SERVER_PATH
 
 
-def command(port: int, *extra: str) -> list[str]:
-    """A memory-only server bound to loopback: nothing is written to disk."""
+def command(port: int, *extra: str, data_dir: Path | None = None) -> list[str]:
+    """A server bound to loopback. Memory-only without ``data_dir``; with it, an append-only
+    file there, written to disk before each command is acknowledged (``appendfsync always``):
+    a server killed and started again on the same directory has every event it took."""
+    persistence = ["--appendonly", "no"]
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(data_dir)]
     return [
         server_path(),
         "--port",
@@ -27,8 +34,7 @@ def command(port: int, *extra: str) -> list[str]:
         "127.0.0.1",
         "--save",
         "",
-        "--appendonly",
-        "no",
+        *persistence,
         "--protected-mode",
         "yes",
         *extra,
@@ -36,8 +42,10 @@ def command(port: int, *extra: str) -> list[str]:
 
 
 def main() -> None:
+    """The `make run` stand-in: append-only under var/redis/, so events waiting for a worker
+    survive a restart of it, as they would with a production Redis run with persistence."""
     port = int(os.environ.get("LOCAL_REDIS_PORT", LOCAL_REDIS_PORT))
-    argv = command(port)
+    argv = command(port, data_dir=VAR_DIR / "redis")
     sys.stdout.flush()
     os.execv(argv[0], argv)  # noqa: S606 - exec: Ctrl-C and honcho's SIGTERM reach redis-server itself
 
@@ -50,8 +58,9 @@ class RedisServer:
     """A throwaway redis-server process on ``port`` (a free one by default), for tests and
     benchmarks. ``stop()`` and ``start()`` again keep the port, to play an outage."""
 
-    def __init__(self, port: int = 0):
+    def __init__(self, port: int = 0, data_dir: Path | None = None):
         self.port = port or free_port()
+        self.data_dir = data_dir
         self.process: subprocess.Popen | None = None
 
     @property
@@ -62,7 +71,9 @@ class RedisServer:
         import redis
 
         self.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
-            command(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command(self.port, data_dir=self.data_dir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
@@ -76,6 +87,13 @@ class RedisServer:
                     self.stop()
                     raise RuntimeError(f"redis-server did not start on port {self.port}") from None
                 time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no chance to write anything more."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

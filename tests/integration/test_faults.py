@@ -10,12 +10,16 @@ import signal
 import time
 
 import pytest
+import redis
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
 from shared.devservices.mailsink import MailSink
+from shared.devservices.redis import RedisServer
 from shared.models import DeadLetter, OutboxEvent
+from tests.api_client import Device
+from tests.brokers import reset_connections, use_redis
 from tests.conftest import set_rates
 from tests.integration import faults
 
@@ -63,7 +67,7 @@ def test_redis_stopped_during_200_requests_loses_nothing(private_redis, sink, no
 
         private_redis.start()
         call_command("relay_outbox")
-        assert OutboxEvent.objects.count() == 0
+        assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
         counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=90)
     finally:
         worker.stop()
@@ -222,3 +226,69 @@ def test_pooled_connections_broken_while_idle_cost_a_retry_not_an_email(
     )  # fmt: skip
     assert (delivered, duplicated) == (9, 0)
     assert "will retry event" in log  # the broken connections were met, and retried
+
+
+def test_redis_restarted_empty_loses_no_password_changed_notice(
+    private_redis, sink, no_throttles, settings
+):
+    """Workers paused, so the events wait in Redis; Redis restarts with nothing kept. The
+    outbox still holds every event written with a password change, and the relay sends them
+    again once OUTBOX_REDELIVER_AFTER has passed (0 here: at once)."""
+    addresses = faults.make_users(10, "forgotten")
+    for i, address in enumerate(addresses):
+        device = Device(ip=f"198.51.100.{i + 1}")
+        assert device.login("a-long-shared-passphrase", email=address).status_code == 200
+        new_password = f"a-new-long-passphrase-{i}"
+        assert device.change_password("a-long-shared-passphrase", new_password).status_code == 200
+    queued = redis.Redis(port=private_redis.port)
+    assert queued.llen("email") == 10
+
+    private_redis.stop()
+    private_redis.start()  # memory-only: it comes back empty
+    assert queued.llen("email") == 0
+    worker = faults.start_worker(private_redis.url, sink.url)
+    try:
+        settings.OUTBOX_REDELIVER_AFTER = 0
+        call_command("relay_outbox")
+        counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=60)
+    finally:
+        worker.stop()
+    delivered, duplicated = faults.record(
+        "Redis restarted empty (no persistence) with 10 password changes waiting, workers "
+        "paused; the relay sends them again",
+        10, counts, set(addresses),
+    )  # fmt: skip
+    assert (delivered, duplicated) == (10, 0)
+    subjects = {message["Subject"] for _, message in sink.handler.messages}
+    assert subjects == {"Your password was changed"}
+
+
+def test_an_append_only_redis_killed_and_restarted_keeps_every_reset_request(
+    sink, no_throttles, tmp_path
+):
+    """Reset requests have no outbox row (the API never touches the database for them): Redis
+    is their only copy, so they rely on its persistence, as `make run`'s Redis and
+    docker-compose's have it (append-only, fsync before each acknowledgement)."""
+    server = RedisServer(data_dir=tmp_path / "redis").start()
+    use_redis(server.url)
+    try:
+        addresses = faults.make_users(30, "aof")
+        assert request_resets(addresses) == [202] * 30
+        assert not OutboxEvent.objects.exists()  # Redis took every one: only Redis has them
+        server.kill()  # SIGKILL: no chance to write anything more
+        server.start()  # the same port and directory: it reads its append-only file
+        assert redis.Redis(port=server.port).llen("email") == 30
+        worker = faults.start_worker(server.url, sink.url)
+        try:
+            counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=60)
+        finally:
+            worker.stop()
+    finally:
+        server.stop()
+        reset_connections()
+    delivered, duplicated = faults.record(
+        "Redis with an append-only file (fsync always) SIGKILLed with 30 reset requests "
+        "waiting, workers paused, restarted from its file",
+        30, counts, set(addresses),
+    )  # fmt: skip
+    assert (delivered, duplicated) == (30, 0)
