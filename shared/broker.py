@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from celery import Celery
 from kombu import Exchange, Queue
 
+from shared.config import parse_redis_url
 from shared.events import FOLLOW_UP_TASKS, QUEUES, SUBSCRIPTIONS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
@@ -24,12 +25,6 @@ app = Celery("resetpass")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 app.conf.update(
-    # kombu's Redis transport with one redis-py client per channel (shared/redis_transport.py).
-    broker_transport=(
-        "shared.redis_transport:Transport"
-        if urlsplit(app.conf.broker_url or "").scheme in ("redis", "rediss")
-        else None
-    ),
     task_queues=[Queue(name, EVENTS_EXCHANGE, routing_key=name) for name in QUEUES],
     task_default_queue="security",
     task_default_exchange="",
@@ -102,3 +97,27 @@ app.conf.update(
         },
     },
 )
+
+
+def use_broker(url: str) -> None:
+    """Point Celery at the Redis that ``url`` names, in any form REDIS_URL takes: kombu's
+    Redis transport with one redis-py client per channel (shared/redis_transport.py), or its
+    Sentinel variant, which asks the sentinels where the master is at every (re)connection, so
+    workers and Flower follow a failover."""
+    target = parse_redis_url(url)
+    options = dict(app.conf.broker_transport_options or {})
+    options.pop("master_name", None)
+    options.pop("sentinel_kwargs", None)
+    transport = None
+    if target.is_sentinel:
+        transport = "shared.redis_transport:SentinelTransport"
+        options["master_name"] = target.master
+        options["sentinel_kwargs"] = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    elif urlsplit(url).scheme in ("redis", "rediss"):
+        transport = "shared.redis_transport:Transport"
+    app.conf.broker_url = target.broker_url
+    app.conf.broker_transport = transport
+    app.conf.broker_transport_options = options
+
+
+use_broker(app.conf.broker_url or "")

@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -162,6 +163,61 @@ def parse_email_url(url: str) -> dict[str, object]:
         "EMAIL_USE_SSL": use_ssl,
         "EMAIL_TIMEOUT": timeout,
     }
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where Redis is: one server (``redis://``, ``rediss://``, ``unix://``), or a group that
+    Redis Sentinel watches, reached through its sentinels (``sentinel://``)."""
+
+    url: str
+    sentinels: tuple[tuple[str, int], ...] = ()
+    master: str = ""
+    db: int = 0
+    password: str | None = None
+
+    @property
+    def is_sentinel(self) -> bool:
+        return bool(self.sentinels)
+
+    @property
+    def broker_url(self) -> str:
+        """The URL in the form kombu's sentinel transport reads (the master's name goes in
+        the transport options)."""
+        if not self.is_sentinel:
+            return self.url
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        nodes = (f"sentinel://{auth}{host}:{port}/{self.db}" for host, port in self.sentinels)
+        return ";".join(nodes)
+
+
+def parse_redis_url(url: str) -> RedisTarget:
+    """``redis://host:6379/0`` as it is, or Redis Sentinel:
+    ``sentinel://host1:26379;sentinel://host2:26379?master=NAME`` (``;`` between sentinels, as
+    kombu writes them; the master's name in ``master=``, on any of them; an optional
+    ``/db`` and ``:password@`` for the master)."""
+    if not url.startswith("sentinel://"):
+        return RedisTarget(url=url)
+    sentinels, master, db, password = [], "", 0, None
+    for part in url.split(";"):
+        parts = urlsplit(part.strip())
+        if parts.scheme != "sentinel" or not parts.hostname:
+            raise ConfigError(f"REDIS_URL: {part!r} is not like sentinel://host:26379")
+        try:
+            sentinels.append((parts.hostname, parts.port or 26379))
+        except ValueError as exc:
+            raise ConfigError(f"REDIS_URL: bad port in {part!r}") from exc
+        master = parse_qs(parts.query).get("master", [master])[0]
+        if parts.path.strip("/"):
+            if not parts.path.strip("/").isdigit():
+                raise ConfigError(f"REDIS_URL: the database in {part!r} must be a number")
+            db = int(parts.path.strip("/"))
+        if parts.password:
+            password = unquote(parts.password)
+    if not master:
+        raise ConfigError("REDIS_URL: a sentinel:// URL must name the master: ...?master=NAME")
+    return RedisTarget(url=url, sentinels=tuple(sentinels), master=master, db=db,
+                       password=password)  # fmt: skip
 
 
 _CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")

@@ -8,8 +8,9 @@ own (it borrows one from the channel's pool for each command) and redis-py docum
 to share between threads, so each channel keeps one and hands it out again.
 
 The client is rebuilt whenever the channel's pool changes (kombu replaces the pool after a
-fork or a lost connection). Everything else is kombu's own code. Celery picks this transport
-with ``broker_transport`` (shared/broker.py); the broker URL stays an ordinary ``redis://``.
+fork or a lost connection). Everything else is kombu's own code, for a single Redis
+(``Transport``) and for Redis Sentinel (``SentinelTransport``, whose pool asks the sentinels
+where the master is). Celery picks one with ``broker_transport`` (shared/broker.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from kombu.transport import redis
 
 
-class Channel(redis.Channel):
+class SharedClientMixin:
     _shared_client = None
 
     def _create_client(self, asynchronous=False):
@@ -30,5 +31,17 @@ class Channel(redis.Channel):
         return client
 
 
+class Channel(SharedClientMixin, redis.Channel):
+    pass
+
+
 class Transport(redis.Transport):
     Channel = Channel
+
+
+class SentinelChannel(SharedClientMixin, redis.SentinelChannel):
+    pass
+
+
+class SentinelTransport(redis.SentinelTransport):
+    Channel = SentinelChannel

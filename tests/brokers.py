@@ -6,14 +6,14 @@ import kombu.pools
 from django.conf import settings
 
 from shared import redis_client
-from shared.broker import app
+from shared.broker import app, use_broker
 
 
 def use_redis(url: str) -> None:
     """Make publishing, rate limits and /readyz use the Redis at ``url`` from now on."""
     settings.REDIS_URL = url
     settings.CELERY_BROKER_URL = url
-    app.conf.broker_url = url
+    use_broker(url)
     reset_connections()
 
 

@@ -22,6 +22,7 @@ from tests.api_client import Device
 from tests.brokers import reset_connections, use_redis
 from tests.conftest import set_rates
 from tests.integration import faults
+from tests.integration.sentinels import SentinelGroup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -292,3 +293,38 @@ def test_an_append_only_redis_killed_and_restarted_keeps_every_reset_request(
         30, counts, set(addresses),
     )  # fmt: skip
     assert (delivered, duplicated) == (30, 0)
+
+
+def test_a_master_killed_under_sentinel_loses_no_reset_request(sink, no_throttles, tmp_path):
+    """REDIS_URL names three sentinels watching a master and a replica. The master is
+    SIGKILLed during a stream of reset requests: every request still answers 202 (during the
+    failover, Redis's refusals go to the outbox), and once the sentinels have promoted the
+    replica, the API, the relay and the worker all reach it: every email arrives."""
+    group = SentinelGroup(tmp_path).start()
+    use_redis(group.url)
+    addresses = faults.make_users(60, "failover")
+    worker = faults.start_worker(group.url, sink.url)
+    try:
+        statuses = []
+        for i, address in enumerate(addresses):
+            if i == 20:
+                group.kill_master()
+            statuses.extend(request_resets([address]))
+            time.sleep(0.1)  # a stream of about 6 s, across the failover
+        group.wait_for_promotion()
+        assert statuses == [202] * 60
+        assert Client().get("/readyz").json()["checks"]["redis"] == "ok"  # the new master
+        kept = OutboxEvent.objects.filter(sent_at__isnull=True).count()
+        call_command("relay_outbox")  # what Redis refused while it had no master
+        assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+        counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=90)
+    finally:
+        worker.stop()
+        group.stop()
+        reset_connections()
+    delivered, duplicated = faults.record(
+        "Redis master SIGKILLed under Sentinel (1 replica, 3 sentinels) during 60 reset "
+        f"requests; {kept} of them kept in the outbox until the replica was promoted",
+        60, counts, set(addresses),
+    )  # fmt: skip
+    assert (delivered, duplicated) == (60, 0)

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import ConfigError, parse_email_url, parse_reset_clients, parse_throttle_rates
+from shared.config import (
+    ConfigError,
+    parse_email_url,
+    parse_redis_url,
+    parse_reset_clients,
+    parse_throttle_rates,
+)
 from tests.processes import PRODUCTION
 from tests.processes import django_settings as _settings
 from tests.processes import manage as _manage
@@ -174,3 +180,46 @@ def test_a_bad_reset_code_length_stops_the_service_at_start(raw):
     result = _settings("settings.RESET_CODE_LENGTH", RESET_CODE_LENGTH=raw)
     assert result.returncode != 0
     assert "RESET_CODE_LENGTH" in result.stderr
+
+
+def test_redis_url_may_name_sentinels_and_the_master():
+    target = parse_redis_url(
+        "sentinel://:s%3Acret@10.0.0.1:26379;sentinel://10.0.0.2/2?master=main"
+    )
+    assert target.is_sentinel
+    assert target.sentinels == (("10.0.0.1", 26379), ("10.0.0.2", 26379))
+    assert (target.master, target.db, target.password) == ("main", 2, "s:cret")
+    assert target.broker_url == (
+        "sentinel://:s%3Acret@10.0.0.1:26379/2;sentinel://:s%3Acret@10.0.0.2:26379/2"
+    )
+    assert not parse_redis_url("redis://127.0.0.1:6379/0").is_sentinel
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sentinel://10.0.0.1:26379",  # no master
+        "sentinel://10.0.0.1:26379;redis://10.0.0.2:6379?master=main",
+        "sentinel://10.0.0.1:port?master=main",
+        "sentinel://10.0.0.1:26379/zero?master=main",
+    ],
+)
+def test_bad_sentinel_urls_are_refused(url):
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        parse_redis_url(url)
+
+
+def test_workers_and_flower_get_the_sentinel_transport_and_the_master_name():
+    url = "sentinel://127.0.0.1:26379;sentinel://127.0.0.1:26380?master=main"
+    result = _settings(
+        "[__import__('shared.broker').broker.app.conf.broker_url, "
+        "__import__('shared.broker').broker.app.conf.broker_transport, "
+        "__import__('shared.broker').broker.app.conf.broker_transport_options['master_name']]",
+        REDIS_URL=url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        "sentinel://127.0.0.1:26379/0;sentinel://127.0.0.1:26380/0",
+        "shared.redis_transport:SentinelTransport",
+        "main",
+    ]
