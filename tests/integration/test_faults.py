@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
+from shared import ratelimit
 from shared.devservices.mailsink import MailSink
 from shared.devservices.redis import RedisServer
 from shared.models import DeadLetter, OutboxEvent
@@ -295,7 +296,9 @@ def test_an_append_only_redis_killed_and_restarted_keeps_every_reset_request(
     assert (delivered, duplicated) == (30, 0)
 
 
-def test_a_master_killed_under_sentinel_loses_no_reset_request(sink, no_throttles, tmp_path):
+def test_a_master_killed_under_sentinel_loses_no_reset_request(
+    sink, no_throttles, tmp_path, settings
+):
     """REDIS_URL names three sentinels watching a master and a replica. The master is
     SIGKILLed during a stream of reset requests: every request still answers 202 (during the
     failover, Redis's refusals go to the outbox), and once the sentinels have promoted the
@@ -314,6 +317,10 @@ def test_a_master_killed_under_sentinel_loses_no_reset_request(sink, no_throttle
         group.wait_for_promotion()
         assert statuses == [202] * 60
         assert Client().get("/readyz").json()["checks"]["redis"] == "ok"  # the new master
+        set_rates(settings, login_ip="5/min")
+        assert ratelimit.hit("login_ip", "203.0.113.5") is None
+        promoted = redis.Redis(port=group.replica_port)
+        assert promoted.keys("resetpass:rl:login_ip:*")  # counted on the promoted replica
         kept = OutboxEvent.objects.filter(sent_at__isnull=True).count()
         call_command("relay_outbox")  # what Redis refused while it had no master
         assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
