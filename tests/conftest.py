@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import fakeredis
 import kombu.transport.redis
 import pytest
@@ -112,3 +114,20 @@ def receiver():
     server = Receiver().start()
     yield server
     server.stop()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With CI=true a skipped test fails the run: CI has every service a test needs (the
+    machine's PostgreSQL, chromium), so a skip there means a test that did not run."""
+    if os.environ.get("CI", "").lower() != "true" or exitstatus != 0:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.ensure_newline()
+        reporter.write_line(
+            f"CI=true: {len(skipped)} test(s) skipped; in CI every test must run:", red=True
+        )
+        for report in skipped:
+            reporter.write_line(f"  {report.nodeid}: {report.longrepr[-1]}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

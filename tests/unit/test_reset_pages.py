@@ -164,3 +164,27 @@ def test_deleting_a_session_needs_a_bearer_token(client):
     import uuid
 
     assert client.delete(f"/api/auth/sessions/{uuid.uuid4()}/").status_code == 401
+
+
+def test_the_page_of_a_dead_link_is_the_same_whatever_is_wrong_with_it(client):
+    """Opening a link with an unknown, garbage or deleted account's id shows exactly the
+    page a forged token for a real account shows: the page tells no one which ids exist."""
+    user = make_user()
+    gone = make_user("gone", "gone@example.com")
+    gone_link = issue_link(gone)
+    gone.delete()
+    real_uid = issue_link(user)["uid"]
+    links = {
+        "forged token, real account": {"uid": real_uid, "token": "cz1abc-0123456789abcdef01"},
+        "garbage uid": {"uid": "not-base64", "token": "cz1abc-0123456789abcdef01"},
+        "unknown id": {"uid": "OTk5OTk5", "token": "cz1abc-0123456789abcdef01"},
+        "deleted account": gone_link,
+    }
+
+    pages = {name: client.get(link_path(link)) for name, link in links.items()}
+
+    for name, page in pages.items():
+        assert page.status_code == 200, name
+        assert page.context["validlink"] is False, name
+        assert "This link no longer works" in page.content.decode(), name
+    assert len({page.content for page in pages.values()}) == 1
