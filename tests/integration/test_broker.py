@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 
 import pytest
@@ -97,7 +96,7 @@ def test_workers_send_task_events_only_after_a_monitor_turns_them_on(live_stack,
         receiver = app.events.Receiver(connection, handlers={"*": seen.append})
         listener = threading.Thread(target=receiver.capture, kwargs={"limit": None}, daemon=True)
         listener.start()
-        time.sleep(1.5)  # subscribed to the events channel by then
+        assert _barrier(seen)  # the monitor is subscribed: it receives what is sent from now
         try:
             _check_events(live_stack, client, seen)
         finally:
@@ -106,12 +105,25 @@ def test_workers_send_task_events_only_after_a_monitor_turns_them_on(live_stack,
             listener.join(5)
 
 
+def _barrier(seen: list[dict]) -> bool:
+    """Send a probe event of our own until the monitor has received one: proof that it is
+    listening, and that events sent before the probe have been delivered to it."""
+    probe = f"probe-{uuid.uuid4().hex}"
+    with app.events.default_dispatcher() as dispatcher:
+
+        def arrived() -> bool:
+            dispatcher.send(probe)
+            return any(event["type"] == probe for event in seen)
+
+        return eventually(arrived, timeout=30, interval=0.1)
+
+
 def _check_events(worker, client, seen: list[dict]) -> None:
     done = _tasks_done(worker)
     body = json.dumps({"email": "dora@example.com"})
     assert client.post(RESET_URL, body, content_type="application/json").status_code == 202
     assert eventually(lambda: _tasks_done(worker) > done)
-    time.sleep(0.5)
+    assert _barrier(seen)  # an event sent now has arrived, so any sent before it had too
     assert not [e for e in seen if e["type"].startswith("task-")]
 
     app.control.enable_events(destination=[worker.hostname])
