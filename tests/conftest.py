@@ -131,3 +131,16 @@ def pytest_sessionfinish(session, exitstatus):
         for report in skipped:
             reporter.write_line(f"  {report.nodeid}: {report.longrepr[-1]}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect (not skip) the tests marked ``without_postgres_only`` when the suite's own
+    database is PostgreSQL: they re-run PostgreSQL-only tests on an embedded PostgreSQL, which
+    proves nothing more where those tests ran on PostgreSQL already."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return
+    kept = [item for item in items if not item.get_closest_marker("without_postgres_only")]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
