@@ -13,7 +13,7 @@ export PORT FLOWER_PORT PUBLIC_BASE_URL
 # Local stand-ins start only for what the environment does not configure.
 STANDINS := $(if $(REDIS_URL),,redis) $(if $(EMAIL_URL),,mail)
 
-.PHONY: run test bench install lint format lock clean
+.PHONY: run test bench mutate install lint format lock clean
 
 # Local use: DEBUG on (a key kept in var/secret_key, the mail page), web and Flower on loopback.
 # Production sets DEBUG=0 and a SECRET_KEY of its own (README, Configuration).
@@ -45,6 +45,13 @@ bench: install
 	$(BIN)/uv pip sync --quiet --require-hashes --python $(BIN)/python requirements-bench.lock
 	@touch $(BIN)/.installed
 	$(BIN)/python -m bench.run_all
+
+# Mutation testing of the security core (mutmut, [tool.mutmut] in pyproject.toml): each
+# surviving mutant is a rule no test guards. Not part of `make test`; report: `mutmut results`.
+mutate: install
+	rm -rf mutants
+	DEBUG=1 VAR_DIR=$(CURDIR)/var/mutants $(BIN)/mutmut run
+	$(BIN)/mutmut results
 
 lint: install
 	$(BIN)/ruff check .
