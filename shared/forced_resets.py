@@ -26,7 +26,6 @@ from shared.broker import app
 from shared.config import env_int
 from shared.events import PasswordChangedV1, make_event
 from shared.models import ForcedReset, ForcedResetUser
-from shared.password_reset import ResetCredentials, issue_reset
 from shared.publisher import publish_many
 from shared.upsert import upsert
 
@@ -71,11 +70,6 @@ def mail_reset_link_later(user) -> str:
     task_id = str(uuid.uuid4())
     _send(MAIL_TASK, args=[user.pk], task_id=task_id, argsrepr=f"(admin reset of user {user.pk})")
     return task_id
-
-
-def reset_for_out_of_band_delivery(user) -> ResetCredentials:
-    """A fresh reset link and code for ``user`` (older ones stop working)."""
-    return issue_reset(user)
 
 
 # Many users

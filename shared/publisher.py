@@ -257,8 +257,7 @@ def _send_many_from_outbox(messages: dict[uuid.UUID, dict]) -> None:
         log.warning("broker unreachable, %d event(s) left to the relay: %s", len(messages), exc)
         OutboxEvent.objects.filter(id__in=list(messages)).update(attempts=1, last_error=str(exc))
         return
-    # Kept until the handlers have finished: Redis may yet lose them (``settle_outbox``).
-    OutboxEvent.objects.filter(id__in=list(messages)).update(sent_at=timezone.now(), attempts=1)
+    _mark_sent(list(messages))  # kept until the handlers have finished (``settle_outbox``)
 
 
 def _send_from_outbox(event_id: uuid.UUID, message: dict) -> None:
@@ -268,8 +267,7 @@ def _send_from_outbox(event_id: uuid.UUID, message: dict) -> None:
         log.warning("broker unreachable, event %s left to the relay: %s", event_id, exc)
         OutboxEvent.objects.filter(id=event_id).update(attempts=1, last_error=str(exc))
         return
-    # Kept until the handlers have finished: Redis may yet lose it (``settle_outbox``).
-    OutboxEvent.objects.filter(id=event_id).update(sent_at=timezone.now(), attempts=1)
+    _mark_sent([event_id])  # kept until the handlers have finished (``settle_outbox``)
 
 
 def relay_outbox(batch_size: int | None = None) -> int:

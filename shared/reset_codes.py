@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import unicodedata
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -32,6 +31,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from shared.models import PasswordResetNonce, ResetCodeTries
+from shared.ratelimit import normalise_identifier
 from shared.tokens import reset_code_digest, reset_token_generator
 
 ADDRESS_KEY_SALT = "resetpass.reset_codes.address"
@@ -57,14 +57,12 @@ def normalise_code(text: str) -> str | None:
     return None
 
 
-def _folded(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).casefold()
-
-
 def address_key(email: str) -> str:
     """The tries counter's key for ``email``: a keyed hash, so the table holds no addresses
     (nor whatever strangers typed), and case or Unicode forms of one address share it."""
-    return salted_hmac(ADDRESS_KEY_SALT, _folded(email), algorithm="sha256").hexdigest()
+    return salted_hmac(
+        ADDRESS_KEY_SALT, normalise_identifier(email), algorithm="sha256"
+    ).hexdigest()
 
 
 # What an address with no live code compares its window with: no window ever started before.
@@ -144,7 +142,7 @@ def exchange_code(email: str, code: str) -> tuple[str, str]:
     for user, code_hash, _ in candidates:
         # Django's rule for addresses (CVE-2019-19844): the database's case-insensitive
         # match, then an exact comparison of the normalised, case-folded forms.
-        same_address = _folded(getattr(user, field)) == _folded(email)
+        same_address = normalise_identifier(getattr(user, field)) == normalise_identifier(email)
         digest = reset_code_digest(user, code)
         if same_address and hmac.compare_digest(digest, code_hash) and code_hash:
             matched = user

@@ -22,6 +22,7 @@ from api.views.admin import AdminAPIView
 from api.views.admin_users import NO_SUCH_USER
 from shared import forced_resets, user_admin
 from shared.models import ForcedReset
+from shared.password_reset import issue_reset
 
 NO_SUCH_RESET = _("No such forced reset.")
 UNKNOWN_IDS = _("No user has these ids: %(ids)s.")
@@ -78,7 +79,7 @@ class AdminUserPasswordResetView(AdminAPIView):
                 raise QueueUnavailable from None
             return Response({"detail": _("The reset email is on its way.")},
                             status=status.HTTP_202_ACCEPTED)  # fmt: skip
-        reset = forced_resets.reset_for_out_of_band_delivery(user)
+        reset = issue_reset(user)
         return Response(AdminResetLinkSerializer(reset).data)
 
 

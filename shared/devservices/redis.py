@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from shared.config import LOCAL_REDIS_PORT, VAR_DIR
-from shared.devservices import free_port
+from shared.devservices import free_port, stop_process
 
 
 def server_path() -> str:
@@ -96,11 +96,5 @@ class RedisServer:
         self.process = None
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None

@@ -12,6 +12,7 @@ from redis.sentinel import Sentinel
 
 from shared.devservices import free_port
 from shared.devservices.redis import server_path
+from tests.waiting import eventually
 
 MASTER_NAME = "resetpass"
 
@@ -87,15 +88,14 @@ class SentinelGroup:
         return time.monotonic() - started
 
     def _wait(self, ready, failure: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def holds() -> bool:
             try:
-                if ready():
-                    return
-            except redis.RedisError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(failure)
+                return ready()
+            except redis.RedisError:  # a node not up yet, or the master just killed
+                return False
+
+        if not eventually(holds, timeout=timeout, interval=0.1):
+            raise RuntimeError(failure)
 
     def stop(self) -> None:
         for process in self.processes.values():

@@ -6,17 +6,17 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from shared.devservices import free_port
+from shared.devservices import free_port, stop_process
 from shared.devservices.redis import RedisServer
 from tests.integration.sentinels import SentinelGroup
 from tests.processes import settings_environment
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,24 +39,22 @@ class Flower:
 
     def broker_page(self, timeout: float = 60) -> str:
         """The Broker page's HTML, once Flower answers it with a 200."""
-        deadline, last = time.monotonic() + timeout, None
-        while time.monotonic() < deadline:
+        pages: list[str] = []
+
+        def fetched() -> bool:
             try:
                 url = f"http://127.0.0.1:{self.port}/broker"
                 with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
-                    return response.read().decode()
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-                last = exc
-                time.sleep(0.3)
-        raise AssertionError(f"Flower's broker page never answered 200: {last}")
+                    pages.append(response.read().decode())
+                    return True
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                return False
+
+        assert eventually(fetched, timeout=timeout, interval=0.3), "Broker page never answered"
+        return pages[-1]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.log.close()
 
 

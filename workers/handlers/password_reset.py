@@ -31,12 +31,6 @@ def mail_reset_link(
     """Mail ``user``, at the address stored on the account, a fresh reset link and code (the
     ones sent before stop working), the link in ``client``'s form (``RESET_CLIENTS``).
     ``password_reset_forced`` tells of a forced reset instead."""
-    if client is not None and client not in settings.RESET_CLIENTS:
-        # The API knew the name, this worker's RESET_CLIENTS does not (settings drifted, or a
-        # deploy is half done): a working default link beats no email at all.
-        log.error("reset client %r is not in this worker's RESET_CLIENTS: default link sent",
-                  client)  # fmt: skip
-        client = None
     reset = issue_reset(user, client=client)
     send_templated_email(
         template,
