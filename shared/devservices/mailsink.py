@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -46,6 +47,7 @@ class MailSinkHandler:
         self.rcpt_reply: str | None = None
         self.data_reply: str | None = None
         self.refused: set[str] = set()
+        self.refusals: Counter[str] = Counter()  # replies other than 250 given, by code
         self.delay = 0.0
         self.receiving = threading.Event()
         self._lock = threading.Lock()
@@ -55,15 +57,15 @@ class MailSinkHandler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address.lower() in self.refused:
-            return "550 5.1.1 No such mailbox"
+            return self._refuse("550 5.1.1 No such mailbox")
         if self.rcpt_reply:
-            return self.rcpt_reply
+            return self._refuse(self.rcpt_reply)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope: Envelope) -> str:  # noqa: N802
         if self.data_reply:
-            return self.data_reply
+            return self._refuse(self.data_reply)
         self.receiving.set()
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -80,6 +82,11 @@ class MailSinkHandler:
             self.peers.append(tuple(session.peer))
             self._arrived.notify_all()
         return "250 Message accepted for delivery"
+
+    def _refuse(self, reply: str) -> str:
+        with self._lock:
+            self.refusals[reply[:3]] += 1
+        return reply
 
     def _parse_new(self) -> None:  # with the lock held
         for envelope, raw in self._raw[len(self._parsed) :]:
