@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,11 @@ import time
 import uuid
 from pathlib import Path
 
+from kombu import Connection
+
+from shared.redis_transport import Transport
 from shared.signing_keys import generate_private_key
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +64,7 @@ class CeleryWorker:
         concurrency: int = 1,
     ):
         self.hostname = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.queues = queues.split(",")
         self.env = {**os.environ, **env}
         self.argv = [
             sys.executable, "-m", "celery", "-A", "workers.celery", "worker",
@@ -87,6 +93,33 @@ class CeleryWorker:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_until_idle(self, timeout: float = 30) -> bool:
+        """Wait until this worker has done everything queued for it so far; whether it did.
+
+        Idle means no message waits in its queues and none of theirs is held unacknowledged:
+        tasks are acknowledged when they end, so a held message is a task running or waiting
+        for its retry's time. Then a message sent twice would have arrived twice, and "exactly
+        one" can be asserted. Two looks in a row must find it idle: a message is in neither
+        place for the instant between the worker taking it and holding it."""
+        with Connection(self.env["REDIS_URL"], transport=Transport) as connection:
+            channel = connection.default_channel
+
+            def idle() -> bool:
+                if any(channel.queue_declare(queue).message_count for queue in self.queues):
+                    return False
+                with channel.conn_or_acquire() as client:
+                    held = client.hvals(channel.unacked_key)
+                # Each held message is [message, exchange, routing key]: its queue's name.
+                return not any(json.loads(raw)[2] in self.queues for raw in held)
+
+            looks: list[bool] = []
+
+            def idle_twice() -> bool:
+                looks.append(idle())
+                return looks[-2:] == [True, True]
+
+            return eventually(idle_twice, timeout=timeout, interval=0.1)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Warm shutdown (SIGTERM): the task in hand finishes first."""

@@ -75,10 +75,13 @@ def change_password(device: Device) -> None:
     assert device.change_password(PASSWORD, NEW_PASSWORD).status_code == 200
 
 
-def test_a_password_change_reaches_the_receiver_signed_within_seconds(subscribed, receiver, alice):
+def test_a_password_change_reaches_the_receiver_signed_within_seconds(
+    subscribed, receiver, alice, webhook_worker
+):
     change_password(Device())
 
     assert eventually(lambda: receiver.verified, timeout=5)
+    assert webhook_worker.wait_until_idle()  # a second delivery, if any, would be in by now
     [delivery] = receiver.deliveries
     assert delivery.payload["type"] == "password.changed"
     assert delivery.payload["data"] == {"user_id": alice.pk, "reason": "change"}
@@ -86,19 +89,22 @@ def test_a_password_change_reaches_the_receiver_signed_within_seconds(subscribed
     assert b"198.51.100.7" not in delivery.body and b"test-device" not in delivery.body
 
 
-def test_a_receiver_that_fails_gets_the_event_once_it_recovers(subscribed, receiver, alice):
+def test_a_receiver_that_fails_gets_the_event_once_it_recovers(
+    subscribed, receiver, alice, webhook_worker
+):
     receiver.answers = [500, 503]
 
     change_password(Device())
 
     assert eventually(lambda: receiver.verified, timeout=15)
+    assert webhook_worker.wait_until_idle()  # no try after the 200
     assert [d.status for d in receiver.deliveries] == [500, 503, 200]
     # One delivery, tried three times: one id, so the receiver can tell it is a repeat.
     assert len({d.headers["webhook-id"] for d in receiver.deliveries}) == 1
 
 
 def test_a_receiver_that_never_answers_delays_neither_the_email_nor_the_revocation(
-    subscribed, receiver, alice, mailbox
+    subscribed, receiver, alice, mailbox, live_stack
 ):
     receiver.delay = 30
     other = Device("other-device")
@@ -115,6 +121,8 @@ def test_a_receiver_that_never_answers_delays_neither_the_email_nor_the_revocati
         lambda: not RefreshToken.objects.filter(family=other_family).exists(), timeout=5
     )
     assert time.monotonic() - started < 5
+    assert live_stack.wait_until_idle()  # the email worker is done: one notice, to Alice
+    assert [env.rcpt_tos for env, _ in mailbox.messages] == [["alice@example.com"]]
     # The delivery was under way all along: the receiver holds it, and answers nothing.
     assert eventually(lambda: receiver.started >= 1, timeout=5)
     assert receiver.verified == []
