@@ -91,7 +91,8 @@ def test_a_username_already_taken_is_a_400(admin, alice):
     response = admin.post("users/", {"email": "other@example.com", "username": "ALICE"})
 
     assert response.status_code == 400
-    assert "username" in response.json()
+    assert response.json() == {"username": ["A user with that username already exists."]}
+    assert not User.objects.filter(email="other@example.com").exists()
 
 
 def test_a_user_created_with_a_hash_logs_in_with_the_password_it_was_made_from(admin, real_hashers):
@@ -244,6 +245,9 @@ def test_a_user_may_keep_their_own_address_in_another_case(admin, alice):
     response = admin.patch(f"users/{alice.pk}/", {"email": "Alice@example.com"})
 
     assert response.status_code == 200
+    assert response.json()["email"] == "Alice@example.com"
+    alice.refresh_from_db()
+    assert alice.email == "Alice@example.com"
 
 
 # Closing an account: every session and token ends at once

@@ -148,8 +148,12 @@ def test_a_returned_code_works_like_its_link_and_dies_with_it(admin, alice):
     assert confirm(body["link"]).status_code == 400  # the code's use spent the link
 
 
-def test_an_admin_reset_of_an_unknown_user_is_a_404(admin, alice):
-    assert admin.post("users/987654/password-reset/", {}).status_code == 404
+def test_an_admin_reset_of_an_unknown_user_is_a_404(admin, alice, fake_redis):
+    response = admin.post("users/987654/password-reset/", {})
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such user."}
+    assert queued_messages(fake_redis, "email") == []
 
 
 def test_an_admin_reset_of_an_inactive_user_is_a_409(admin, alice, fake_redis):
@@ -162,10 +166,16 @@ def test_an_admin_reset_of_an_inactive_user_is_a_409(admin, alice, fake_redis):
 
 
 @pytest.mark.parametrize("deliver", ["sms", "", None, ["email"], 1])
-def test_an_unknown_delivery_is_a_400(admin, alice, deliver):
+def test_an_unknown_delivery_is_a_400(admin, alice, deliver, fake_redis):
+    link = admin.post(f"users/{alice.pk}/password-reset/", {"deliver": "return"}).json()["link"]
+
     response = admin.post(f"users/{alice.pk}/password-reset/", {"deliver": deliver})
 
     assert response.status_code == 400
+    assert list(response.json()) == ["deliver"]
+    # Nothing was started: no email queued, and the link issued before still works.
+    assert queued_messages(fake_redis, "email") == []
+    assert confirm(link).status_code == 200
 
 
 # Forced resets
@@ -345,8 +355,10 @@ def test_unknown_user_ids_are_a_400_naming_them(admin, alice):
 
 
 def test_an_unknown_forced_reset_is_a_404(admin):
-    assert admin.get("forced-resets/6b0f8c1e-6a5e-4a0c-8f6e-2f5a3c9d1b7e/").status_code == 404
-    assert admin.get("forced-resets/not-a-uuid/").status_code == 404
+    unknown = admin.get("forced-resets/6b0f8c1e-6a5e-4a0c-8f6e-2f5a3c9d1b7e/")
+    assert (unknown.status_code, unknown.json()) == (404, {"detail": "No such forced reset."})
+    malformed = admin.get("forced-resets/not-a-uuid/")  # matches no route
+    assert (malformed.status_code, malformed.json()) == (404, {"detail": "Not found."})
 
 
 def test_a_user_the_mail_server_refuses_counts_as_failed_and_the_reset_still_finishes(
@@ -409,3 +421,7 @@ def test_an_admin_reset_by_email_while_redis_is_down_is_a_503(admin, alice, fake
 
     fake_redis.server.connected = True
     assert response.status_code == 503
+    assert response.json() == {
+        "detail": "The work queue cannot be reached. Nothing was started; try again."
+    }
+    assert queued_messages(fake_redis, "email") == []
