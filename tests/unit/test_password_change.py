@@ -51,12 +51,15 @@ def test_the_new_password_must_pass_the_rules(alice):
     response = a.change_password(PASSWORD, "short")
     assert response.status_code == 400
     assert "too short" in response.json()["new_password2"][0]
+    assert get_user_model().objects.get(pk=alice.pk).check_password(PASSWORD)
 
 
-def test_a_change_needs_a_bearer_token(alice):
+def test_a_change_needs_a_bearer_token(alice, fake_redis):
     body = {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     response = Device().post("password/change/", body)
     assert response.status_code == 401
+    assert get_user_model().objects.get(pk=alice.pk).check_password(PASSWORD)
+    assert queued_messages(fake_redis, "security") == []
 
 
 def test_changes_are_throttled_per_user(settings, alice):
@@ -64,7 +67,9 @@ def test_changes_are_throttled_per_user(settings, alice):
     a, b = signed_in("a", "b")
     assert a.change_password("wrong-1", NEW_PASSWORD).status_code == 400
     assert b.change_password("wrong-2", NEW_PASSWORD).status_code == 400
-    assert a.change_password("wrong-3", NEW_PASSWORD).status_code == 429
+    # Throttled, even the right old password changes nothing.
+    assert a.change_password(PASSWORD, NEW_PASSWORD).status_code == 429
+    assert get_user_model().objects.get(pk=alice.pk).check_password(PASSWORD)
 
 
 def test_the_change_publishes_password_changed_for_both_queues(alice, fake_redis):
@@ -126,5 +131,8 @@ def test_the_html_change_page_ends_other_browser_sessions_and_keeps_this_one(ali
         "old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD,
     })  # fmt: skip
     assert response.status_code == 302
+    assert get_user_model().objects.get(pk=alice.pk).check_password(NEW_PASSWORD)
     assert here.get("/accounts/password-change/").status_code == 200
-    assert there.get("/accounts/password-change/").status_code == 302  # to the login page
+    signed_out = there.get("/accounts/password-change/")
+    assert signed_out.status_code == 302
+    assert signed_out["Location"].startswith("/accounts/login/")
