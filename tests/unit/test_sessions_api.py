@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -39,10 +41,17 @@ def test_bad_credentials_get_one_generic_401(alice, who):
     assert response.json() == BAD_CREDENTIALS
 
 
-def test_login_needs_exactly_one_of_email_and_username(alice):
-    response = Device().post("login/", {"username": "alice", "email": "a@example.com",
-                                        "password": PASSWORD})  # fmt: skip
+@pytest.mark.parametrize(
+    "who",
+    [{"username": "alice", "email": "a@example.com"},
+     {"username": "alice", "email": "alice@example.com"}, {}],
+    ids=["both", "both-right", "neither"],
+)  # fmt: skip
+def test_login_needs_exactly_one_of_email_and_username(alice, who):
+    response = Device().post("login/", {**who, "password": PASSWORD})
     assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["Give either an email or a username."]}
+    assert not RefreshToken.objects.exists()  # no session begun
 
 
 def test_login_is_throttled_per_ip(settings, alice):
@@ -136,6 +145,9 @@ def test_one_cannot_end_another_users_session(alice):
     bob_session = RefreshToken.objects.get(user=bob).family
     response = alices.client.delete(f"/api/auth/sessions/{bob_session}/", **alices.bearer())
     assert response.status_code == 404
+    # The very answer an id of no session gets: Alice learns nothing of Bob's session ids.
+    nobodys = alices.client.delete(f"/api/auth/sessions/{uuid.uuid4()}/", **alices.bearer())
+    assert response.content == nobodys.content
     assert bobs.refresh_tokens().status_code == 200
 
 
