@@ -175,7 +175,11 @@ def test_webhook_allow_private_lets_private_addresses_through(resolver, settings
 def test_urls_that_are_not_https_urls_of_a_resolvable_host_are_refused(
     url, resolver, no_connections, key, fake_redis
 ):
-    assert subscribe_by_api(key, url=url).status_code == 400
+    response = subscribe_by_api(key, url=url)
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["url"]
+    assert not WebhookSubscription.objects.exists()  # nothing will ever be sent there
 
 
 def test_a_new_subscription_shows_its_secret_once(resolver, key, fake_redis):
@@ -219,6 +223,8 @@ def test_a_deleted_subscription_is_gone(resolver, key, fake_redis):
 
     assert Client().delete(f"/api/admin/webhooks/{created['id']}/", **key).status_code == 204
     assert Client().get(f"/api/admin/webhooks/{created['id']}/", **key).status_code == 404
+    assert Client().get("/api/admin/webhooks/", **key).json() == []
+    assert webhooks.subscribers("password.changed") == []  # no more deliveries to it
     assert Client().delete(f"/api/admin/webhooks/{created['id']}/", **key).status_code == 404
     assert Client().get(f"/api/admin/webhooks/{2**70}/", **key).status_code == 404
 
