@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from tests.conftest import queued_messages
 from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
@@ -124,21 +125,25 @@ def _csrf_post(origin_headers):
     )
 
 
-def test_a_form_posted_from_a_no_referrer_page_passes_csrf():
+def test_a_form_posted_from_a_no_referrer_page_passes_csrf(fake_redis):
     # What a browser sends from a page under Referrer-Policy: no-referrer.
     response = _csrf_post({"HTTP_ORIGIN": "null", "HTTP_SEC_FETCH_SITE": "same-origin"})
     assert response.status_code == 302
+    assert response["Location"] == "/accounts/password-reset/done/"
+    [message] = queued_messages(fake_redis, "email")  # the reset was asked for
+    assert message["args"]["payload"]["email"] == "a@example.com"
 
 
 @pytest.mark.parametrize("site", ["cross-site", "same-site", None])
-def test_a_null_origin_from_elsewhere_is_still_refused(site):
+def test_a_null_origin_from_elsewhere_is_still_refused(site, fake_redis):
     headers = {"HTTP_ORIGIN": "null"}
     if site:
         headers["HTTP_SEC_FETCH_SITE"] = site
     assert _csrf_post(headers).status_code == 403
+    assert queued_messages(fake_redis, "email") == []  # no reset email for the forger
 
 
-def test_a_form_posted_without_the_csrf_token_is_refused():
+def test_a_form_posted_without_the_csrf_token_is_refused(fake_redis):
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
@@ -147,6 +152,7 @@ def test_a_form_posted_without_the_csrf_token_is_refused():
         HTTP_ORIGIN="null", HTTP_SEC_FETCH_SITE="same-origin",
     )  # fmt: skip
     assert response.status_code == 403
+    assert queued_messages(fake_redis, "email") == []
 
 
 def test_logging_out_from_the_page_ends_the_browser_session(client, alice):
