@@ -105,7 +105,13 @@ def a_message(tmp_path, settings, monkeypatch):
 
 @pytest.mark.parametrize("remote", ["127.0.0.1", "::1"])
 def test_the_mail_page_answers_a_client_on_this_machine(a_message, remote):
-    assert Client(REMOTE_ADDR=remote).get("/dev/mail/").status_code == 200
+    client = Client(REMOTE_ADDR=remote)
+    listing = client.get("/dev/mail/")
+    assert listing.status_code == 200
+    assert "Reset your password" in listing.content.decode()
+    message = client.get("/dev/mail/20260101T000000-abcd/")
+    assert message.status_code == 200
+    assert "/accounts/reset/MQ/abc-123/" in message.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -120,13 +126,18 @@ def test_the_mail_page_answers_a_client_on_this_machine(a_message, remote):
 )
 def test_the_mail_page_is_a_404_for_anyone_else(a_message, request_meta):
     client = Client(**request_meta)
-    assert client.get("/dev/mail/").status_code == 404
-    assert client.get("/dev/mail/20260101T000000-abcd/").status_code == 404
+    for path in ("/dev/mail/", "/dev/mail/20260101T000000-abcd/"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert "/accounts/reset/MQ/abc-123/" not in response.content.decode()
+        assert "Reset your password" not in response.content.decode()
 
 
 def test_the_mail_page_is_a_404_with_debug_off(a_message, settings):
     settings.DEBUG = False
-    assert Client(REMOTE_ADDR="127.0.0.1").get("/dev/mail/").status_code == 404
+    response = Client(REMOTE_ADDR="127.0.0.1").get("/dev/mail/")
+    assert response.status_code == 404
+    assert "Reset your password" not in response.content.decode()
 
 
 # Credentials inside *_URL settings.
