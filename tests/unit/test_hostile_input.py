@@ -126,11 +126,13 @@ def test_a_body_over_one_mebibyte_is_a_413(client, access, target, body, content
     assert_json_error(response, expected(target, 413))
 
 
-def test_a_body_just_under_the_limit_is_read(client):
+def test_a_body_just_under_the_limit_is_read(client, fake_redis):
     body = as_json({"email": "alice@example.com", "padding": "a" * (LIMIT - 100)})
     assert len(body) <= LIMIT
     response = client.post("/api/auth/password/reset/", body, content_type="application/json")
     assert response.status_code == 202
+    [message] = queued_messages(fake_redis, "email")
+    assert message["args"]["payload"]["email"] == "alice@example.com"
 
 
 # Content types and encodings.
@@ -247,7 +249,8 @@ def test_non_string_values_are_a_400(client, access, target, value):
 
 def test_nothing_is_published_for_a_refused_reset_request(client, fake_redis):
     for body in (b"[" * 100_000, every_field(TARGETS["reset"], "a\x00@example.com")):
-        client.post("/api/auth/password/reset/", body, content_type="application/json")
+        response = client.post("/api/auth/password/reset/", body, content_type="application/json")
+        assert response.status_code == 400  # refused, not accepted and then dropped
     assert queued_messages(fake_redis, "email") == []
 
 
