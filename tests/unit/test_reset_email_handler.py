@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core import mail
 
 from shared.events import PasswordResetRequestedV1, make_event
@@ -46,6 +47,8 @@ def test_unicode_lookalike_addresses_are_never_mailed(lookalike, db):
     User.objects.create_user("kim", "kim@example.org", "a-long-passphrase-1")
     handle(lookalike)
     assert mail.outbox == []
+    handle("mike@example.org")  # while the account's own address is mailed
+    assert [message.to for message in mail.outbox] == [["mike@example.org"]]
 
 
 def test_unknown_address_gets_no_mail_by_default(db):
@@ -69,6 +72,10 @@ def test_inactive_accounts_and_unusable_passwords_get_no_link(db):
     handle("gone@example.org")
     handle("sso@example.org")
     assert mail.outbox == []
+    User.objects.filter(pk=sso.pk).update(password=make_password("a-long-passphrase-1"))
+    handle("sso@example.org")  # the same account, once it has a password, gets its link
+    [message] = mail.outbox
+    assert "/accounts/reset/" in message.body
 
 
 def test_frontend_reset_url_template_is_used_when_configured(settings, mike):
