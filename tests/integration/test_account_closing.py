@@ -26,14 +26,18 @@ def test_a_deactivated_user_is_refused_at_once_then_the_worker_removes_their_ses
     for device in devices:
         assert device.login(PASSWORD, username="alice").status_code == 200
     browser = Client()
-    browser.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    signed_in = browser.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert signed_in.status_code == 302
+    assert Session.objects.exists()  # so that its going below is the worker's doing
     admin = Client(HTTP_AUTHORIZATION=f"Api-Key {create_api_key('crm')}")
 
     response = admin.patch(f"/api/admin/users/{alice.pk}/", data=json.dumps({"is_active": False}),
                            content_type="application/json")  # fmt: skip
 
     assert response.status_code == 200
+    assert response.json()["is_active"] is False
     for device in devices:
         assert device.sessions().status_code == 401
+    assert browser.get("/accounts/password-change/").status_code == 302  # to the login page
     assert eventually(lambda: not RefreshToken.objects.filter(user=alice).exists())
     assert eventually(lambda: not Session.objects.exists())
