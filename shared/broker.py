@@ -99,11 +99,11 @@ app.conf.update(
 )
 
 
-def use_broker(url: str) -> None:
-    """Point Celery at the Redis that ``url`` names, in any form REDIS_URL takes: kombu's
-    Redis transport with one redis-py client per channel (shared/redis_transport.py), or its
-    Sentinel variant, which asks the sentinels where the master is at every (re)connection, so
-    workers and Flower follow a failover."""
+def broker_for(url: str) -> tuple[str, str | None, dict]:
+    """Celery's broker URL, kombu transport and transport options for a Redis in any form
+    REDIS_URL takes: kombu's Redis transport with one redis-py client per channel
+    (shared/redis_transport.py), or its Sentinel variant, which asks the sentinels where the
+    master is at every (re)connection, so workers and Flower follow a failover."""
     target = parse_redis_url(url)
     options = dict(app.conf.broker_transport_options or {})
     options.pop("master_name", None)
@@ -115,7 +115,13 @@ def use_broker(url: str) -> None:
         options["sentinel_kwargs"] = {"socket_connect_timeout": 2, "socket_timeout": 2}
     elif urlsplit(url).scheme in ("redis", "rediss"):
         transport = "shared.redis_transport:Transport"
-    app.conf.broker_url = target.broker_url
+    return target.broker_url, transport, options
+
+
+def use_broker(url: str) -> None:
+    """Point Celery at the Redis that ``url`` names (``broker_for``)."""
+    broker_url, transport, options = broker_for(url)
+    app.conf.broker_url = broker_url
     app.conf.broker_transport = transport
     app.conf.broker_transport_options = options
 

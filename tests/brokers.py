@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import kombu.pools
 from django.conf import settings
+from kombu import Connection
 
 from shared import redis_client
-from shared.broker import app, use_broker
+from shared.broker import app, broker_for, use_broker
 
 
 def use_redis(url: str) -> None:
@@ -23,3 +24,11 @@ def reset_connections() -> None:
     app._pool = None
     app.amqp._producer_pool = None
     redis_client.reset()
+
+
+def connection_to(url: str, **transport_options) -> Connection:
+    """A kombu connection to the Redis ``url`` names, made as a worker's is (a sentinel URL
+    included); ``transport_options`` override the workers' own."""
+    broker_url, transport, options = broker_for(url)
+    return Connection(broker_url, transport=transport,
+                      transport_options={**options, **transport_options})  # fmt: skip

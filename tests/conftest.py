@@ -11,6 +11,18 @@ import pytest
 from tests.brokers import reset_connections, use_redis
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database of its own for each mutant's test run: ``make mutate`` runs two at a
+    time, and two runs sharing one SQLite file destroy each other's tables (every mutant then
+    counts as killed, whatever it does)."""
+    from django.db import connection
+
+    test = connection.settings_dict["TEST"]
+    if "MUTANT_UNDER_TEST" in os.environ and test.get("NAME"):
+        test["NAME"] = f"{test['NAME']}.{os.getpid()}"
+
+
 @pytest.fixture
 def fake_redis(monkeypatch, settings):
     """A fakeredis server standing in for Redis everywhere in this process: the Celery

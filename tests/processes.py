@@ -12,10 +12,8 @@ import time
 import uuid
 from pathlib import Path
 
-from kombu import Connection
-
-from shared.redis_transport import Transport
 from shared.signing_keys import generate_private_key
+from tests.brokers import connection_to
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +100,7 @@ class CeleryWorker:
         for its retry's time. Then a message sent twice would have arrived twice, and "exactly
         one" can be asserted. Two looks in a row must find it idle: a message is in neither
         place for the instant between the worker taking it and holding it."""
-        with Connection(self.env["REDIS_URL"], transport=Transport) as connection:
+        with connection_to(self.env["REDIS_URL"]) as connection:
             channel = connection.default_channel
 
             def idle() -> bool:

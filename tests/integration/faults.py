@@ -14,6 +14,7 @@ from django.db import connection
 
 from shared.broker import app
 from shared.models import DeadLetter
+from tests.brokers import connection_to
 from tests.processes import CeleryWorker, worker_env
 from tests.proxy import CuttableProxy
 from tests.waiting import eventually
@@ -68,47 +69,29 @@ def start_worker(
     return worker.start(app)
 
 
-QUEUES = ("email", "security")
-
-
-def restore_unacknowledged() -> int:
+def restore_unacknowledged(redis_url: str) -> int:
     """Hand the messages a dead worker held back to its queue at once; returns how many.
 
     Workers do this themselves for any message left unacknowledged longer than the visibility
     timeout (15 minutes): kombu's ``restore_visible``, called here with a timeout of 0. Called
     while no worker runs, every unacknowledged message is the dead one's. (A short timeout set
     for the test instead would hand a live worker's slow messages out twice.)"""
-    options = {**app.conf.broker_transport_options, "visibility_timeout": 0}
-    with app.connection_for_write(transport_options=options) as connection:
-        held = _unacknowledged(connection.default_channel)
-        connection.default_channel.qos.restore_visible(num=10_000)
+    with connection_to(redis_url, visibility_timeout=0) as connection:
+        qos = connection.default_channel.qos
+        with connection.default_channel.conn_or_acquire() as client:
+            held = client.zcard(qos.unacked_index_key)
+        qos.restore_visible(num=10_000)
     return held
 
 
-def _unacknowledged(channel) -> int:
-    with channel.conn_or_acquire() as client:
-        return client.zcard(channel.qos.unacked_index_key)
-
-
-def wait_until_idle(timeout: float = 60) -> bool:
-    """Wait until no message waits in the workers' queues and none is held unacknowledged:
-    every task has run to its end (a retry is a new message, so a pending one counts)."""
-    with app.connection_for_write() as connection:
-        channel = connection.default_channel
-
-        def idle() -> bool:
-            waiting = sum(channel.queue_declare(q).message_count for q in QUEUES)
-            return waiting == 0 and _unacknowledged(channel) == 0
-
-        return eventually(idle, timeout=timeout, interval=0.1)
-
-
-def wait_for_recipients(handler, expected: set[str], timeout: float) -> Counter:
-    """Wait until every expected address got mail and the workers have nothing left to do (so
-    a duplicate would have landed too); count per recipient."""
+def wait_for_recipients(
+    worker: CeleryWorker, handler, expected: set[str], timeout: float
+) -> Counter:
+    """Wait until every expected address got mail and ``worker`` has nothing left to do (so a
+    duplicate would have landed too); count per recipient."""
     deadline = time.monotonic() + timeout
     eventually(lambda: expected <= {env.rcpt_tos[0] for env, _ in handler.messages}, timeout)
-    assert wait_until_idle(timeout=max(5.0, deadline - time.monotonic())), "workers still busy"
+    assert worker.wait_until_idle(timeout=max(5.0, deadline - time.monotonic())), "still busy"
     return Counter(env.rcpt_tos[0] for env, _ in handler.messages)
 
 

@@ -71,7 +71,7 @@ def test_redis_stopped_during_200_requests_loses_nothing(private_redis, sink, no
         private_redis.start()
         call_command("relay_outbox")
         assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
-        counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=90)
+        counts = faults.wait_for_recipients(worker, sink.handler, set(addresses), timeout=90)
     finally:
         worker.stop()
     delivered, duplicated = faults.record(
@@ -93,11 +93,11 @@ def test_a_worker_killed_mid_batch_loses_nothing(private_redis, sink, no_throttl
         first.process.wait()
         at_kill = len(sink.handler.messages)
         # What the visibility timeout does 15 minutes later, done now.
-        held = faults.restore_unacknowledged()
+        held = faults.restore_unacknowledged(private_redis.url)
         assert 1 <= held <= 4  # the dead worker's messages in flight (4 threads, prefetch 1)
         second = faults.start_worker(private_redis.url, sink.url, concurrency=4)
         try:
-            counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=90)
+            counts = faults.wait_for_recipients(second, sink.handler, set(addresses), timeout=90)
         finally:
             second.stop()
     finally:
@@ -132,7 +132,7 @@ def test_an_smtp_outage_of_20_seconds_delays_but_loses_nothing(private_redis, si
         assert eventually(lambda: sink.handler.refusals["451"] >= 1, timeout=30)
         sink.handler.data_reply = None
         # Waits for the workers to be idle too: the 550 address's task has ended.
-        counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=120)
+        counts = faults.wait_for_recipients(worker, sink.handler, set(addresses), timeout=120)
     finally:
         worker.stop()
     letters = list(DeadLetter.objects.all())
@@ -160,7 +160,7 @@ def test_sigterm_lets_the_worker_finish_the_task_in_hand(private_redis, sink, no
         exited_at = time.monotonic()
     finally:
         worker.stop()
-    counts = faults.wait_for_recipients(sink.handler, {address}, timeout=1)
+    counts = faults.wait_for_recipients(worker, sink.handler, {address}, timeout=1)
     faults.record("SIGTERM to a worker while it sends", 1, counts, {address})
     assert exit_code == 0
     assert counts[address] == 1
@@ -193,7 +193,7 @@ def test_the_database_going_away_answers_503_and_loses_nothing(private_redis, si
             assert eventually(lambda: "will retry event" in worker.output(), timeout=30)
             assert not sink.handler.messages
             proxy.restore()
-            counts = faults.wait_for_recipients(sink.handler, {address}, timeout=60)
+            counts = faults.wait_for_recipients(worker, sink.handler, {address}, timeout=60)
         finally:
             worker.stop()
     assert client.get("/readyz").status_code == 200
@@ -219,11 +219,11 @@ def test_pooled_connections_broken_while_idle_cost_a_retry_not_an_email(
         worker = faults.start_worker(private_redis.url, sink.url, concurrency=4)
         try:
             assert request_resets(addresses[:4]) == [202] * 4  # the pool now holds connections
-            faults.wait_for_recipients(sink.handler, set(addresses[:4]), timeout=30)
+            faults.wait_for_recipients(worker, sink.handler, set(addresses[:4]), timeout=30)
             proxy.cut()  # every pooled connection dies, as in a restart
             proxy.restore()
             assert request_resets(addresses[4:]) == [202] * 5
-            counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=60)
+            counts = faults.wait_for_recipients(worker, sink.handler, set(addresses), timeout=60)
             log = worker.output()
         finally:
             worker.stop()
@@ -257,7 +257,7 @@ def test_redis_restarted_empty_loses_no_password_changed_notice(
     try:
         settings.OUTBOX_REDELIVER_AFTER = 0
         call_command("relay_outbox")
-        counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=60)
+        counts = faults.wait_for_recipients(worker, sink.handler, set(addresses), timeout=60)
     finally:
         worker.stop()
     delivered, duplicated = faults.record(
@@ -287,7 +287,7 @@ def test_an_append_only_redis_killed_and_restarted_keeps_every_reset_request(
         assert redis.Redis(port=server.port).llen("email") == 30
         worker = faults.start_worker(server.url, sink.url)
         try:
-            counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=60)
+            counts = faults.wait_for_recipients(worker, sink.handler, set(addresses), timeout=60)
         finally:
             worker.stop()
     finally:
@@ -329,7 +329,7 @@ def test_a_master_killed_under_sentinel_loses_no_reset_request(
         kept = OutboxEvent.objects.filter(sent_at__isnull=True).count()
         call_command("relay_outbox")  # what Redis refused while it had no master
         assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
-        counts = faults.wait_for_recipients(sink.handler, set(addresses), timeout=90)
+        counts = faults.wait_for_recipients(worker, sink.handler, set(addresses), timeout=90)
     finally:
         worker.stop()
         group.stop()
