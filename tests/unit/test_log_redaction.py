@@ -7,6 +7,8 @@ so they fail if any handler, Django's own included, writes a line unredacted.
 from __future__ import annotations
 
 import http.client
+import io
+import logging
 import secrets
 import socket
 import subprocess
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from shared import redaction
 from tests.processes import PRODUCTION, django_run, settings_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,3 +105,54 @@ def _wait_for_lines(log: Path, count: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while log.read_text().count('"GET /accounts/reset/') < count and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+# The same rules in this process (what `make mutate` can see: it follows calls made here, not
+# in the processes above).
+
+
+@pytest.fixture
+def bare_logging(monkeypatch):
+    """Logging as a process has it before our configuration: the plain record factory. The
+    configured one comes back afterwards."""
+    configured = logging.getLogRecordFactory()
+    monkeypatch.setattr(redaction, "_redacting_factory_installed", False)
+    logging.setLogRecordFactory(logging.LogRecord)
+    yield
+    logging.setLogRecordFactory(configured)
+
+
+def test_the_record_factory_is_installed_once_and_cuts_tokens_from_every_record(bare_logging):
+    token = f"c{secrets.token_hex(3)}-{secrets.token_hex(16)}"
+    redaction.install_record_factory()
+    installed = logging.getLogRecordFactory()
+    redaction.install_record_factory()  # a second configuration (Celery's) adds no layer
+    assert logging.getLogRecordFactory() is installed
+    record = logging.getLogger("django.server").makeRecord(
+        "django.server", logging.INFO, __file__, 1, '"GET %s HTTP/1.1" 404',
+        (f"/accounts/reset/MQ/{token}/",), None,
+    )  # fmt: skip
+    assert record.getMessage() == '"GET /accounts/reset/MQ/[token]/ HTTP/1.1" 404'
+
+
+def test_the_real_logging_configuration_writes_no_token_through_its_handler(bare_logging, settings):
+    token = f"c{secrets.token_hex(3)}-{secrets.token_hex(16)}"
+    redaction.configure_logging(settings.LOGGING)  # as django.setup() does
+    console = logging.getLogger().handlers[0]
+    written = io.StringIO()
+    before = console.setStream(written)
+    try:
+        logging.getLogger("django.server").warning('"GET /accounts/reset/MQ/%s/" 404', token)
+    finally:
+        console.setStream(before)
+    assert '"GET /accounts/reset/MQ/[token]/" 404' in written.getvalue()
+    assert token not in written.getvalue()
+
+
+def test_an_address_is_logged_as_a_keyed_tag_one_per_address(settings):
+    tag = redaction.hash_for_log(" Alice@Example.com ")
+    assert tag == redaction.hash_for_log("alice@example.com")  # lines about one person match
+    assert tag != redaction.hash_for_log("bob@example.com")
+    assert "alice" not in tag.lower()
+    settings.SECRET_KEY = "another-" + settings.SECRET_KEY
+    assert redaction.hash_for_log("alice@example.com") != tag  # no list of addresses matches it

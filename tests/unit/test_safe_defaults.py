@@ -168,6 +168,43 @@ def test_url_passwords_never_appear_on_a_debug_page(settings, rf):
     assert PASSWORD not in page
 
 
+def test_error_reports_hide_secret_settings_by_name_and_url_passwords_by_shape(settings):
+    """What a debug page or an error report to ADMINS shows of the settings."""
+    from shared.redaction import SafeExceptionReporterFilter
+
+    settings.REDIS_URL = URLS["REDIS_URL"]
+    safe = SafeExceptionReporterFilter().get_safe_settings()
+    assert safe["SECRET_KEY"] == "********************"  # Django's rule, by the name
+    assert safe["REDIS_URL"] == "redis://:***@redis.internal:6379/0"  # ours, by the shape
+    assert (safe["DEBUG"], safe["TIME_ZONE"]) == (settings.DEBUG, "UTC")  # the rest as it is
+
+
+def test_error_reports_hide_a_requests_sensitive_form_fields_in_every_frame(settings, rf):
+    """Django hides the fields a view marks sensitive (a new password) wherever the form data
+    sits in the failing code's variables; our filter, which adds the URL masking, keeps that."""
+    from shared.redaction import SafeExceptionReporterFilter
+
+    settings.DEBUG = False  # error reports by email, as in production
+    request = rf.post("/accounts/password/change/", {"new_password": PASSWORD, "next": "/"})
+    request.sensitive_post_parameters = ["new_password"]
+
+    def save(form_data):
+        raise RuntimeError("the database went away")
+
+    try:
+        save(request.POST)
+    except RuntimeError:
+        traceback = sys.exc_info()[2]
+    while traceback.tb_next:
+        traceback = traceback.tb_next
+    frame_variables = dict(
+        SafeExceptionReporterFilter().get_traceback_frame_variables(request, traceback.tb_frame)
+    )
+    form_data = frame_variables["form_data"]
+    assert form_data["new_password"] == "********************"
+    assert form_data["next"] == "/"
+
+
 def test_url_passwords_never_appear_in_logs():
     result = django_run(
         "logging.getLogger('shared.publisher').error('Redis at %s refused: %s', "
