@@ -92,6 +92,17 @@ def test_the_email_shows_the_link_and_an_8_digit_code_in_text_and_html(alice):
     assert "15 minutes" in message.body  # the code's lifetime, next to the link's 60
 
 
+def test_codes_are_drawn_from_all_eight_digits(alice):
+    from workers.handlers.password_reset import mail_reset_link
+
+    for _ in range(10):
+        mail_reset_link(alice)
+    codes = [code_in(message) for message in mail.outbox]
+
+    assert len(set(codes)) == 10
+    assert len({code[0] for code in codes}) > 1  # not a small number padded with zeros
+
+
 def test_a_code_exchanged_then_confirmed_sets_the_password_and_spends_the_link_too(alice):
     message = mail_reset("alice@example.com")
 
@@ -152,6 +163,34 @@ def test_four_wrong_tries_leave_the_right_code_working(alice):
     assert sets_the_password("alice@example.com", code)
 
 
+def test_a_right_code_gives_its_try_back(alice):
+    code = code_in(mail_reset("alice@example.com"))
+    for _ in range(4):
+        exchange("alice@example.com", a_wrong_code(code))
+
+    for _ in range(3):  # an app that exchanges the code again, say after a crash
+        assert exchange("alice@example.com", code).status_code == 200
+
+
+def test_wrong_tries_at_other_addresses_leave_the_codes_tries_alone(alice):
+    code = code_in(mail_reset("alice@example.com"))
+    for _ in range(5):
+        exchange("nobody@example.com", a_wrong_code(code))
+
+    assert sets_the_password("alice@example.com", code)
+
+
+def test_an_email_to_another_address_brings_this_address_no_fresh_tries(alice):
+    make_user("mallory", "mallory@example.com")
+    code = code_in(mail_reset("alice@example.com"))
+    for _ in range(5):
+        exchange("alice@example.com", a_wrong_code(code))
+
+    mail_reset("mallory@example.com")  # the guesser asks for a code of their own
+
+    assert exchange("alice@example.com", code).json() == WRONG
+
+
 def test_a_newer_email_brings_a_code_with_fresh_tries(alice):
     code = code_in(mail_reset("alice@example.com"))
     for _ in range(5):
@@ -197,12 +236,33 @@ def test_wrong_code_unknown_address_and_dead_code_answer_the_same_bytes(alice):
     assert len({tuple(sorted(r.headers.items())) for r in answers}) == 1
 
 
+def test_wrong_code_unknown_address_and_dead_code_run_the_same_statements(alice):
+    """No extra read for one of them that a stopwatch could tell from the others."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    spent = code_in(mail_reset("alice@example.com"))
+    code = code_in(mail_reset("alice@example.com"))
+    statements = []
+    for email, typed in [
+        ("alice@example.com", a_wrong_code(code)),
+        ("nobody@example.com", code),
+        ("alice@example.com", spent),
+    ]:
+        with CaptureQueriesContext(connection) as queries:
+            assert exchange(email, typed).json() == WRONG
+        statements.append([query["sql"].split()[0] for query in queries])
+
+    assert statements[0] == statements[1] == statements[2] == ["SELECT", "INSERT"]
+
+
 def test_codes_are_stored_only_as_keyed_hashes(alice, settings):
     code = code_in(mail_reset("alice@example.com"))
     row = PasswordResetNonce.objects.values().get(user_id=alice.pk)
 
     assert code not in json.dumps(row, default=str)
     assert row["code_hash"] != hashlib.sha256(code.encode()).hexdigest()
+    assert re.fullmatch(r"[0-9a-f]{64}", row["code_hash"])  # an HMAC-SHA256, as documented
     settings.SECRET_KEY = "another-secret-key-" + "x" * 50  # the same row, another key
     assert exchange("alice@example.com", code).json() == WRONG
 
@@ -227,6 +287,30 @@ def test_the_code_is_matched_to_its_own_account_when_two_share_the_address(db):
     pairs = [exchange("shared@example.org", code).json() for code in codes.values()]
 
     assert len({pair["uid"] for pair in pairs}) == 2
+
+
+def test_a_code_works_for_an_account_that_has_signed_in_before(alice):
+    assert can_log_in(PASSWORD)  # sets the account's last login, which the code covers
+
+    assert sets_the_password("alice@example.com", code_in(mail_reset("alice@example.com")))
+
+
+def test_a_code_spent_before_any_try_brings_its_address_no_fresh_tries(db):
+    """Two accounts share an address: a newer code for one of them gives the address fresh
+    tries only while that code is live. Spent at once, it gives none to guess the other's."""
+    from workers.handlers.password_reset import mail_reset_link
+
+    ann = make_user("ann", "shared@example.org")
+    bob = make_user("bob", "shared@example.org")
+    mail_reset_link(bob)
+    bobs = code_in(mail.outbox[-1])
+    for _ in range(5):
+        exchange("shared@example.org", a_wrong_code(bobs))
+    mail_reset_link(ann)
+
+    assert confirm(link_in(mail.outbox[-1])).status_code == 200  # ann uses her link at once
+
+    assert exchange("shared@example.org", bobs).json() == WRONG
 
 
 def test_a_password_change_kills_the_code(alice):
@@ -325,6 +409,17 @@ def test_the_link_follows_the_named_clients_template(alice, settings):
     assert "/accounts/reset/" not in ios.body + web.body
 
 
+def test_a_named_clients_link_sets_the_password(alice, settings):
+    settings.RESET_CLIENTS = {"ios": "https://example.com/.well-known/r/{uid}/{token}"}
+
+    message = mail_reset("alice@example.com", client="ios")
+
+    link = re.search(r"https://example\.com/\.well-known/r/(?P<uid>[\w-]+)/(?P<token>[\w-]+)\s",
+                     message.body)  # fmt: skip
+    assert confirm(link.groupdict()).status_code == 200
+    assert can_log_in(NEW_PASSWORD)
+
+
 def test_the_request_carries_the_client_to_the_worker(settings, fake_redis):
     settings.RESET_CLIENTS = {"ios": "https://example.com/r/{uid}/{token}"}
 
@@ -420,6 +515,7 @@ def test_tries_are_counted_for_unknown_addresses_too_and_stale_counters_are_purg
     [row] = ResetCodeTries.objects.all()
     assert row.tries == 2
     assert "nobody" not in row.address_key  # a keyed hash, not the address
+    assert re.fullmatch(r"[0-9a-f]{64}", row.address_key)  # an HMAC-SHA256, as documented
 
     assert purge_reset_code_tries() == 0
     ResetCodeTries.objects.update(last_tried_at=timezone.now() - timedelta(seconds=901))
@@ -465,7 +561,9 @@ def test_a_client_unknown_to_the_worker_still_gets_a_working_default_link(alice,
     message = mail_reset("alice@example.com", client="ios")
 
     assert confirm(link_in(message)).status_code == 200
-    assert "not in this worker's RESET_CLIENTS" in caplog.text
+    assert "reset client 'ios' is not in this worker's RESET_CLIENTS: default link sent" in [
+        record.getMessage() for record in caplog.records
+    ]
 
 
 def test_the_typed_address_leaves_the_browser_session_once_the_code_has_served(client, alice):
