@@ -7,9 +7,12 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
+from shared.password_reset import InvalidResetLink, complete_password_reset, user_for_link
 from shared.tokens import reset_token_generator
-from tests.conftest import set_rates
+from tests.conftest import queued_messages, set_rates
 from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user
 
 URL = "/api/auth/password/reset/confirm/"
@@ -34,6 +37,25 @@ def test_a_valid_link_sets_the_new_password(client):
     assert "detail" in response.json()
     assert can_log_in(user, NEW_PASSWORD)
     assert not can_log_in(user, PASSWORD)
+
+
+def test_a_completed_reset_publishes_password_changed_saying_who_set_it(client, fake_redis):
+    user = make_user()
+
+    response = confirm(
+        client, issue_link(user), REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="phone-browser",
+        HTTP_ACCEPT_LANGUAGE="fr",
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    [message] = queued_messages(fake_redis, "security")
+    payload = message["args"]["payload"]
+    assert payload.pop("changed_at")
+    assert payload == {
+        "user_id": user.pk, "reason": "reset", "ip": "203.0.113.9",
+        "user_agent": "phone-browser", "language": "fr",
+        "keep_token_family": None, "keep_session_key": None,  # a reset keeps no session
+    }  # fmt: skip
 
 
 def test_a_link_works_only_once(client):
@@ -81,6 +103,48 @@ def test_an_email_change_kills_outstanding_links(client):
     assert confirm(client, link).json() == {"token": [INVALID]}
 
 
+def test_of_two_confirms_of_one_link_the_one_that_sets_its_password_second_is_refused(client):
+    """Both checked the link before either set a password: the swap compares the password
+    hash each one read, so the second finds it changed (on PostgreSQL, for real, in
+    tests/integration/test_reset_concurrency.py)."""
+    user = make_user()
+    link = issue_link(user)
+    second = user_for_link(link["uid"], link["token"])  # checked, about to set its password
+
+    assert confirm(client, link).status_code == 200
+    with pytest.raises(InvalidResetLink):
+        complete_password_reset(second, "the-second-long-passphrase", ip=None, user_agent="")
+
+    assert can_log_in(user, NEW_PASSWORD)
+
+
+def test_an_address_changed_while_a_confirm_runs_refuses_it(client):
+    """The swap also compares the address: a link mailed to the old address cannot set a
+    password once the account has a new one, even when the change lands mid-confirm."""
+    user = make_user()
+    link = issue_link(user)
+    checked = user_for_link(link["uid"], link["token"])
+    get_user_model().objects.filter(pk=user.pk).update(email="new-address@example.com")
+
+    with pytest.raises(InvalidResetLink):
+        complete_password_reset(checked, NEW_PASSWORD, ip=None, user_agent="")
+
+    assert can_log_in(user, PASSWORD)
+
+
+def test_a_reset_sets_the_password_of_its_own_account_only(client):
+    """Accounts copied in from elsewhere can share an address and even a password hash; the
+    link's account is the only one whose password changes."""
+    ann = make_user("ann", "twin@example.com")
+    bob = make_user("bob", "twin@example.com")
+    get_user_model().objects.filter(pk=bob.pk).update(password=ann.password)
+
+    assert confirm(client, issue_link(ann)).status_code == 200
+
+    assert can_log_in(ann, NEW_PASSWORD)
+    assert can_log_in(bob, PASSWORD)
+
+
 def test_a_token_is_bound_to_its_user(client):
     alice = make_user()
     bob = make_user("bob", "bob@example.com")
@@ -102,8 +166,11 @@ def test_forged_garbage_and_unknown_uids_get_the_very_same_answer(client):
     inactive_link = issue_link(inactive)
     get_user_model().objects.filter(pk=inactive.pk).update(is_active=False)
     real_uid = issue_link(user)["uid"]
+    never_mailed = make_user("quiet", "quiet@example.com")
+    quiet_uid = urlsafe_base64_encode(force_bytes(never_mailed.pk))
     links = {
         "forged token, real account": {"uid": real_uid, "token": "cz1abc-0123456789abcdef01"},
+        "forged token, never-mailed account": {"uid": quiet_uid, "token": "cz1abc-0123456789ab"},
         "garbage uid": {"uid": "not-base64!!", "token": "x"},
         "unknown id": {"uid": "OTk5OTk5", "token": "cz1abc-0123456789abcdef"},
         "non-numeric id": {"uid": "YWJj", "token": "cz1abc-0123456789abcdef"},
