@@ -14,6 +14,9 @@ from tests.factories import NEW_PASSWORD, PASSWORD, issue_link
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
 
+# What a token issued before the change gets: a 401 saying why, in a code a client can test.
+SESSION_ENDED_BY_CHANGE = {"detail": "This session has ended.", "code": "password_changed"}
+
 
 def signed_in(*names):
     devices = [Device(name) for name in names]
@@ -29,13 +32,22 @@ def test_a_change_ends_every_other_session_at_once_and_keeps_the_callers(alice):
     assert response.status_code == 200
     assert set(response.json()) == {"detail", "access", "refresh"}
     # No worker has run: refusal is immediate, from the password fingerprint.
-    assert b.sessions(b_access).status_code == 401
+    for refused in (b.sessions(b_access), a.sessions(a_old_access)):
+        assert refused.status_code == 401
+        assert refused.json() == SESSION_ENDED_BY_CHANGE
     assert b.refresh_tokens(b_refresh).status_code == 401
-    assert a.sessions(a_old_access).status_code == 401
     # The caller's fresh pair works, and its session is the same one.
     listing = a.sessions().json()
     assert [s["current"] for s in listing if s["current"]] == [True]
     assert a.refresh_tokens().status_code == 200
+
+
+def test_the_callers_session_shows_where_the_change_came_from(alice):
+    [a] = signed_in("phone")
+    a.client.defaults.update(REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="phone, later")
+    assert a.change_password(PASSWORD, NEW_PASSWORD).status_code == 200
+    [session] = a.sessions().json()
+    assert (session["ip"], session["user_agent"]) == ("203.0.113.9", "phone, later")
 
 
 def test_the_old_password_is_required(alice):
@@ -74,6 +86,7 @@ def test_changes_are_throttled_per_user(settings, alice):
 
 def test_the_change_publishes_password_changed_for_both_queues(alice, fake_redis):
     [a] = signed_in("a")
+    a.client.defaults["HTTP_ACCEPT_LANGUAGE"] = "fr"  # the notice is written in it
     a.change_password(PASSWORD, NEW_PASSWORD)
     [security] = queued_messages(fake_redis, "security")
     [email] = queued_messages(fake_redis, "email")
@@ -84,6 +97,8 @@ def test_the_change_publishes_password_changed_for_both_queues(alice, fake_redis
     assert payload["user_id"] == alice.pk
     assert payload["keep_token_family"] == a.sessions().json()[0]["id"]
     assert payload["user_agent"] == "a"
+    assert payload["ip"] == "198.51.100.7"
+    assert payload["language"] == "fr"
 
 
 def test_no_password_is_saved_without_its_event(alice, monkeypatch):
@@ -134,5 +149,25 @@ def test_the_html_change_page_ends_other_browser_sessions_and_keeps_this_one(ali
     assert get_user_model().objects.get(pk=alice.pk).check_password(NEW_PASSWORD)
     assert here.get("/accounts/password-change/").status_code == 200
     signed_out = there.get("/accounts/password-change/")
+    assert signed_out.status_code == 302
+    assert signed_out["Location"].startswith("/accounts/login/")
+
+
+def test_a_browser_that_changed_its_password_can_still_be_signed_out_remotely(alice):
+    """The change gives this browser a new session key; the index of Alice's sessions follows
+    it, so the workers (a later reset, a locked account) still end this session."""
+    from django.utils import timezone
+
+    from shared.browser_sessions import end_browser_sessions
+
+    here = Client()
+    here.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    here.post("/accounts/password-change/", {
+        "old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD,
+    })  # fmt: skip
+    assert here.get("/accounts/password-change/").status_code == 200
+
+    assert end_browser_sessions(alice.pk, before=timezone.now()) == 1  # one browser, one session
+    signed_out = here.get("/accounts/password-change/")
     assert signed_out.status_code == 302
     assert signed_out["Location"].startswith("/accounts/login/")

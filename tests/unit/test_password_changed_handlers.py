@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
+from django.contrib.sessions.backends.cache import SessionStore as CacheSessionStore
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core import mail
@@ -72,15 +74,42 @@ def test_after_a_reset_every_session_is_deleted():
     assert not Session.objects.exists()
 
 
-def test_sessions_begun_after_the_change_survive_the_purge():
+def test_sessions_begun_after_the_change_survive_the_purge(caplog):
     alice = make_user()
     event, payload = changed(alice, reason="reset")
     later = payload.changed_at + timedelta(seconds=1)
     fresh = whitelist(alice, later)
     fresh_key = browser_session(alice, later)
-    revoke_user_sessions(event, payload)
+    with caplog.at_level(logging.INFO, logger="workers.handlers.password_changed"):
+        revoke_user_sessions(event, payload)
     assert RefreshToken.objects.filter(pk=fresh.pk).exists()
     assert Session.objects.filter(session_key=fresh_key).exists()
+    assert caplog.messages == [
+        f"password change {event.id} of user {alice.pk}: "
+        "0 refresh token(s) and 0 browser session(s) ended"
+    ]
+
+
+def test_browser_sessions_kept_outside_the_database_are_ended_too(settings):
+    """An operator's settings may keep sessions in the cache: the purge ends them there."""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    alice = make_user()
+    before = timezone.now() - timedelta(minutes=5)
+    keys = []
+    for _ in range(3):
+        store = CacheSessionStore()
+        store["who"] = "alice"
+        store.create()
+        UserSession.objects.create(user=alice, session_key=store.session_key, created_at=before)
+        keys.append(store.session_key)
+    kept, *others = keys
+
+    event, payload = changed(alice, reason="change", keep_session_key=kept)
+    revoke_user_sessions(event, payload)
+
+    assert CacheSessionStore().exists(kept)
+    assert not any(CacheSessionStore().exists(key) for key in others)
+    assert list(UserSession.objects.values_list("session_key", flat=True)) == [kept]
 
 
 def test_the_purge_reads_only_that_users_rows(django_assert_max_num_queries):
