@@ -1,16 +1,23 @@
 """Guessing passwords: failed logins are limited per account identifier, on every login form.
 
 The identifier is counted as typed and normalised, so an address no account uses locks
-exactly like one that exists: the lockout tells an attacker nothing about accounts.
+exactly like one that exists: the lockout tells an attacker nothing about accounts. Nor does
+the time a failed login takes: by username or by address, known or not, it costs one hash.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
 
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import Client
 
+from shared.redaction import hash_for_log
 from tests.api_client import Device
 from tests.conftest import set_rates
 from tests.factories import PASSWORD, make_user
@@ -34,6 +41,21 @@ def fail(times: int, **who) -> list[int]:
     ]
 
 
+@contextmanager
+def hashed_passwords() -> Iterator[list[str]]:
+    """The passwords hashed inside the block, one entry per hash: what a login costs in CPU,
+    and so in time (the tests' hasher is MD5, see tests/conftest.py)."""
+    hashed: list[str] = []
+    real_encode = MD5PasswordHasher.encode
+
+    def encode(hasher, password, salt):
+        hashed.append(password)
+        return real_encode(hasher, password, salt)
+
+    with mock.patch.object(MD5PasswordHasher, "encode", encode):
+        yield hashed
+
+
 def test_an_account_is_locked_after_its_failed_logins_even_for_the_right_password(lockout, alice):
     assert fail(LIMIT, username="alice") == [401] * LIMIT
     locked = Device(ip="203.0.113.50").login(PASSWORD, username="alice")
@@ -53,7 +75,18 @@ def test_a_known_and_an_unknown_address_lock_identically(lockout, alice):
         return [(r.status_code, re.sub(rb"\d+", b"N", r.content), "Retry-After" in r)
                 for r in responses]  # fmt: skip
 
-    assert attempts("alice@example.com") == attempts("nobody@example.com")
+    known = attempts("alice@example.com")
+    assert [status for status, _, _ in known] == [401] * LIMIT + [429, 429]
+    assert known == attempts("nobody@example.com")
+
+
+def test_a_refused_login_is_logged_under_the_accounts_tag_not_its_name(lockout, alice, caplog):
+    fail(LIMIT, username="alice")
+    with caplog.at_level(logging.WARNING, logger="shared.login_attempts"):
+        Device().login(PASSWORD, username="ALICE")
+    lines = [r.getMessage() for r in caplog.records if r.name == "shared.login_attempts"]
+    # The tag other log lines give alice, so an operator can follow one account's story.
+    assert lines == [f"login refused: {hash_for_log('alice')} has too many failed attempts"]
 
 
 def test_the_identifier_is_counted_normalised(lockout, alice):
@@ -111,3 +144,26 @@ def test_the_lockout_is_off_when_its_rate_is(settings, fake_redis, alice):
     set_rates(settings, login_account=None, login_ip=None)
     fail(LIMIT + 2, username="alice")
     assert Device().login(PASSWORD, username="alice").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "who",
+    [{"username": "alice"}, {"username": "nobody"}, {"email": "alice@example.com"},
+     {"email": "nobody@example.com"}],
+    ids=["known-username", "unknown-username", "known-address", "unknown-address"],
+)  # fmt: skip
+def test_a_failed_login_costs_one_password_hash_whether_the_account_exists_or_not(
+    lockout, alice, who
+):
+    with hashed_passwords() as hashed:
+        assert Device().login("not-the-password", **who).status_code == 401
+    assert hashed == ["not-the-password"]
+
+
+def test_a_login_by_address_hashes_for_at_most_five_of_the_accounts_sharing_it(lockout, db):
+    for i in range(7):
+        make_user(f"user{i}", "shared@example.com", password=f"passphrase-number-{i}")
+    with hashed_passwords() as hashed:
+        assert Device().login("not-the-password", email="shared@example.com").status_code == 401
+    # However many accounts an attacker makes share one address, one guess costs five hashes.
+    assert hashed == ["not-the-password"] * 5
