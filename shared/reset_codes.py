@@ -102,10 +102,8 @@ def _live_codes_for(email: str) -> list[tuple]:
         PasswordResetNonce.objects.filter(
             **{f"user__{field}__iexact": email},
             user__is_active=True,
-            code_expires_at__gt=timezone.now(),
-        )
-        .exclude(code_hash="")
-        .values_list(
+            code_expires_at__gt=timezone.now(),  # None when no code (cleared with code_hash)
+        ).values_list(
             "user_id",
             "user__password",
             "user__last_login",
