@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
+from django.utils.http import int_to_base36, urlsafe_base64_encode
 
 from shared.password_reset import InvalidResetLink, complete_password_reset, user_for_link
 from shared.tokens import reset_token_generator
@@ -85,6 +85,22 @@ def test_a_link_expires_after_password_reset_timeout(client, settings, monkeypat
     assert confirm(client, link).json() == {"token": [INVALID]}
     monkeypatch.setattr(reset_token_generator, "_now", lambda: issued + timedelta(seconds=3590))
     assert confirm(client, link).status_code == 200
+
+
+def test_an_expired_link_is_not_revived_by_rewriting_its_timestamp(client, settings, monkeypatch):
+    user = make_user()
+    link = issue_link(user)
+    later = datetime.now() + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 60)
+    monkeypatch.setattr(reset_token_generator, "_now", lambda: later)
+    _, signature = link["token"].split("-")
+    timestamp = int_to_base36(
+        int((later - datetime(2001, 1, 1)).total_seconds())
+    )  # as Django counts
+
+    revived = confirm(client, {**link, "token": f"{timestamp}-{signature}"})
+
+    assert revived.json() == {"token": [INVALID]}
+    assert can_log_in(user, PASSWORD)
 
 
 def test_a_password_change_kills_outstanding_links(client):
