@@ -93,11 +93,9 @@ def test_an_expired_link_is_not_revived_by_rewriting_its_timestamp(client, setti
     later = datetime.now() + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 60)
     monkeypatch.setattr(reset_token_generator, "_now", lambda: later)
     _, signature = link["token"].split("-")
-    timestamp = int_to_base36(
-        int((later - datetime(2001, 1, 1)).total_seconds())
-    )  # as Django counts
+    now = int((later - datetime(2001, 1, 1)).total_seconds())  # a token's clock, as Django's
 
-    revived = confirm(client, {**link, "token": f"{timestamp}-{signature}"})
+    revived = confirm(client, {**link, "token": f"{int_to_base36(now)}-{signature}"})
 
     assert revived.json() == {"token": [INVALID]}
     assert can_log_in(user, PASSWORD)
