@@ -57,7 +57,7 @@ def test_the_database_keeps_only_a_hash_of_the_key():
 
 def test_a_second_live_key_of_one_name_is_refused():
     new_key("crm")
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="A live key is named 'crm' already"):
         new_key("crm")
     assert APIKey.objects.filter(name="crm").count() == 1
 
@@ -78,8 +78,30 @@ def test_revoking_leaves_other_keys_working():
 
 
 def test_revoking_an_unknown_name_is_an_error():
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="No live key is named 'nobody'"):
         call_command("revoke_api_key", "nobody", stdout=StringIO())
+
+
+def test_revoking_a_name_twice_is_an_error_the_second_time():
+    """The operator learns the name had no live key left, rather than a second 'revoked'."""
+    new_key()
+    call_command("revoke_api_key", "crm", stdout=StringIO())
+    with pytest.raises(CommandError, match="No live key is named 'crm'"):
+        call_command("revoke_api_key", "crm", stdout=StringIO())
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["x" * 5000, "abcdefgh.!" + "a" * 31, "abcdefgh.short", "no-dot-at-all" * 3, "é" * 41],
+    ids=["long", "punctuation", "short", "no-dot", "non-ascii"],
+)
+def test_a_key_of_the_wrong_shape_is_refused_before_any_database_query(
+    key, django_assert_num_queries
+):
+    new_key()  # a live key exists, so a lookup would have a table to search
+    with django_assert_num_queries(0):
+        response = Client().get("/api/admin/users/", **with_key(key))
+    assert response.status_code == 401
 
 
 def test_a_revoked_name_can_be_given_to_a_new_key():
