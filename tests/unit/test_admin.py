@@ -64,6 +64,7 @@ def test_a_password_set_in_the_admin_ends_the_users_sessions_and_tells_them(
     assert payload["reason"] == "change"
     assert payload["keep_token_family"] is None and payload["keep_session_key"] is None
     assert (payload["ip"], payload["user_agent"]) == (ADMIN_IP, ADMIN_BROWSER)
+    assert payload["language"] == "en"  # the admin form names no language: English
 
 
 def test_disabling_password_login_in_the_admin_ends_the_users_sessions_too(
