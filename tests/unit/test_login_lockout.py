@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
@@ -41,6 +42,24 @@ def fail(times: int, **who) -> list[int]:
     ]
 
 
+class Clock:
+    """The process's ``time.time()``, read by the rate limits and by the fake Redis (for its
+    keys' expiry) alike: stopped on a whole second, moved on only by ``advance``."""
+
+    def __init__(self):
+        self.now = float(int(time.time()))
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(time, "time", lambda: clock.now)
+    return clock
+
+
 @contextmanager
 def hashed_passwords() -> Iterator[list[str]]:
     """The passwords hashed inside the block, one entry per hash: what a login costs in CPU,
@@ -63,6 +82,42 @@ def test_an_account_is_locked_after_its_failed_logins_even_for_the_right_passwor
     assert 0 < int(locked["Retry-After"]) <= 3600
     assert "access" not in locked.json()
     assert "Too many failed attempts" in locked.json()["detail"]
+
+
+def test_retry_after_counts_from_the_oldest_failure_that_locked_the_account(lockout, alice, clock):
+    fail(1, username="alice")
+    clock.advance(1200)
+    fail(LIMIT - 1, username="alice")
+    locked = Device().login(PASSWORD, username="alice")
+    assert (locked.status_code, locked["Retry-After"]) == (429, "2400")  # an hour after the first
+
+
+def test_a_locked_account_opens_when_its_retry_after_has_passed_and_not_before(
+    lockout, alice, clock
+):
+    fail(LIMIT, username="alice")
+    assert Device().login(PASSWORD, username="alice")["Retry-After"] == "3600"
+    clock.advance(3599.5)
+    last_moment = Device().login(PASSWORD, username="alice")
+    assert (last_moment.status_code, last_moment["Retry-After"]) == (429, "1")
+    clock.advance(1)
+    assert Device().login(PASSWORD, username="alice").status_code == 200
+
+
+def test_the_lockout_fails_open_when_redis_is_down_and_logs_each_miss(
+    lockout, alice, fake_redis, caplog
+):
+    fake_redis.server.connected = False
+    with caplog.at_level(logging.WARNING, logger="shared.ratelimit"):
+        wrong = Device().login("not-the-password", username="alice")
+        right = Device().login(PASSWORD, username="alice")
+    assert (wrong.status_code, right.status_code) == (401, 200)
+    down = "Redis unavailable: FakeRedis is emulating a connection error."
+    assert [r.getMessage() for r in caplog.records if r.name == "shared.ratelimit"] == [
+        f"rate limit login_account not applied, {down}",
+        f"rate limit login_account not recorded, {down}",
+        f"rate limit login_account not applied, {down}",
+    ]
 
 
 def test_a_known_and_an_unknown_address_lock_identically(lockout, alice):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
+from fakeredis._socket import FakeSocket
 
+from shared import ratelimit
 from tests.conftest import queued_messages, set_rates
 from tests.factories import make_user
 
@@ -164,3 +167,31 @@ def test_cooldown_refusals_do_not_use_up_the_daily_cap(client, settings, fake_re
         request_reset(client, "carol@example.com")
     [key] = fake_redis.keys("resetpass:rl:reset_email_daily:*")
     assert fake_redis.zcard(key) == 1
+
+
+def test_two_hits_at_once_for_the_last_place_let_exactly_one_through(
+    settings, fake_redis, monkeypatch
+):
+    """A double click's two reset requests for one address, their Redis commands arriving in
+    the worst order: both adds, then both counts. One of them must still get through
+    (were the add and the count not one transaction, each would count two and both be refused,
+    and no email would go)."""
+    set_rates(settings, reset_email="1/min")
+    in_step = threading.Barrier(2, timeout=5)
+    run_command = FakeSocket._process_command  # fake Redis runs each command it receives here
+    met = []
+
+    def run_then_wait_for_the_other_request(socket, fields):
+        run_command(socket, fields)
+        if fields[0].upper() in (b"ZADD", b"ZCARD"):
+            in_step.wait()
+            met.append(fields[0].upper())
+
+    monkeypatch.setattr(FakeSocket, "_process_command", run_then_wait_for_the_other_request)
+    waits = []
+    other = threading.Thread(target=lambda: waits.append(ratelimit.hit("reset_email", "bob")))
+    other.start()
+    waits.append(ratelimit.hit("reset_email", "bob"))
+    other.join()
+    assert sorted(met) == [b"ZADD", b"ZADD", b"ZCARD", b"ZCARD"]  # the worst order was played
+    assert sorted(wait is None for wait in waits) == [False, True]
