@@ -298,7 +298,7 @@ def parse_throttle_rates(raw: str | None) -> dict[str, str | None]:
             rates[scope] = None
             continue
         count, _, period = rate.partition("/")
-        if not count.isdigit() or period[:1] not in {"s", "m", "h", "d"}:
+        if not count.isdigit() or not period.isalpha() or period[0] not in {"s", "m", "h", "d"}:
             raise ConfigError(f"THROTTLE_RATES: {item!r} is not like 20/min")
         rates[scope] = rate
     return rates

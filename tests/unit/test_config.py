@@ -54,7 +54,9 @@ def test_throttle_rates_off_disables_every_scope():
     assert set(parse_throttle_rates("off").values()) == {None}
 
 
-@pytest.mark.parametrize("raw", ["bogus=1/min", "reset_ip=fast", "reset_ip"])
+@pytest.mark.parametrize(
+    "raw", ["bogus=1/min", "reset_ip=fast", "reset_ip", "reset_ip=10/hour/x", "reset_ip=5/m1n"]
+)
 def test_bad_throttle_rates_are_refused(raw):
     with pytest.raises(ConfigError):
         parse_throttle_rates(raw)
