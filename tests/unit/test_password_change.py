@@ -3,6 +3,8 @@ continues, and the password and its event are committed together."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -42,12 +44,15 @@ def test_a_change_ends_every_other_session_at_once_and_keeps_the_callers(alice):
     assert a.refresh_tokens().status_code == 200
 
 
-def test_the_callers_session_shows_where_the_change_came_from(alice):
+def test_the_callers_session_shows_where_and_when_the_change_came_from(alice):
     [a] = signed_in("phone")
+    [at_login] = a.sessions().json()
     a.client.defaults.update(REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="phone, later")
     assert a.change_password(PASSWORD, NEW_PASSWORD).status_code == 200
     [session] = a.sessions().json()
     assert (session["ip"], session["user_agent"]) == ("203.0.113.9", "phone, later")
+    last_used = datetime.fromisoformat(session["last_used"])
+    assert last_used > datetime.fromisoformat(at_login["last_used"])
 
 
 def test_the_old_password_is_required(alice):

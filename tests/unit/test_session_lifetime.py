@@ -1,23 +1,52 @@
 """Sessions end SESSION_MAX_AGE after their login, however busy: JWT sessions (refresh
-rotation) and browser sessions alike. Their idle lifetime is apart from this."""
+rotation) and browser sessions alike. Their idle lifetime is apart from this: each refresh
+(and a password change) starts it again."""
 
 from __future__ import annotations
 
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from shared.browser_sessions import STARTED_AT
+from shared.jwt_tokens import RefreshToken as JWTRefreshToken
+from shared.models import RefreshToken
+from shared.sessions import FAMILY_CLAIM, PASSWORD_CLAIM, password_fingerprint
 from tests.api_client import Device
-from tests.factories import PASSWORD, make_user
+from tests.factories import NEW_PASSWORD, PASSWORD, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
 
 
 def claims(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
+
+
+def purge_expired_tokens_at(moment: int, monkeypatch) -> None:
+    """The operator's purge of expired refresh tokens, run as if it were ``moment``."""
+    with monkeypatch.context() as clock:
+        clock.setattr(timezone, "now", lambda: datetime.fromtimestamp(moment, tz=UTC))
+        call_command("purge_expired_tokens")
+
+
+def token_without_start_claim(user, began: datetime) -> str:
+    """A refresh token as made before tokens carried their session's start (``sst``), on the
+    whitelist: its session's start is known from its row only."""
+    family = uuid.uuid4()
+    token = JWTRefreshToken.for_user(user)
+    token[FAMILY_CLAIM] = str(family)
+    token[PASSWORD_CLAIM] = password_fingerprint(user)
+    RefreshToken.objects.create(
+        jti=token["jti"], family=family, user=user, created_at=began, last_used_at=began,
+        expires_at=timezone.now() + timedelta(days=1),
+    )  # fmt: skip
+    return str(token)
 
 
 def test_no_token_of_a_session_expires_after_its_maximum_age(settings, alice):
@@ -44,16 +73,61 @@ def test_a_session_refreshed_all_along_still_ends_at_its_maximum_age(settings, a
 
 
 def test_a_session_past_a_lowered_maximum_age_ends_at_its_next_refresh(settings, alice):
-    device = Device()
+    device = Device("phone")
     device.login(PASSWORD, username="alice")
     time.sleep(1.1)
+    laptop = Device("laptop")
+    laptop.login(PASSWORD, username="alice")
     settings.SESSION_MAX_AGE = 1  # an operator shortens the limit: older sessions end too
     assert device.refresh_tokens().status_code == 401
+    # The phone's session is gone from the list; the laptop's, not refreshed yet, is not.
+    assert [s["user_agent"] for s in laptop.sessions().json()] == ["laptop"]
     assert Device().login(PASSWORD, username="alice").status_code == 200
+
+
+def test_a_token_without_a_start_claim_goes_on_from_its_sessions_login(settings, alice):
+    settings.SESSION_MAX_AGE = 3600
+    Device().login(PASSWORD, username="alice")  # another of hers, begun now: not its start
+    began = timezone.now() - timedelta(minutes=30)
+    device = Device()
+    assert device.refresh_tokens(token_without_start_claim(alice, began)).status_code == 200
+    assert claims(device.refresh)["sst"] == int(began.timestamp())
+    assert claims(device.refresh)["exp"] <= int(began.timestamp()) + 3600
+
+
+def test_a_token_without_a_start_claim_ends_at_the_maximum_age_from_its_login(settings, alice):
+    settings.SESSION_MAX_AGE = 3600
+    token = token_without_start_claim(alice, timezone.now() - timedelta(seconds=3601))
+    assert Device().refresh_tokens(token).status_code == 401
+    assert not RefreshToken.objects.filter(user=alice).exists()
+
+
+def test_each_refresh_gives_the_session_its_idle_lifetime_again(alice, monkeypatch):
+    device = Device()
+    device.login(PASSWORD, username="alice")
+    first_expiry = claims(device.refresh)["exp"]
+    time.sleep(1.1)
+    assert device.refresh_tokens().status_code == 200
+    assert claims(device.refresh)["exp"] > first_expiry
+    # When the login's token expires, the purge leaves the session: it was refreshed since.
+    purge_expired_tokens_at(first_expiry, monkeypatch)
+    assert device.refresh_tokens().status_code == 200
+
+
+def test_a_password_change_gives_the_callers_session_its_idle_lifetime_again(alice, monkeypatch):
+    device = Device()
+    device.login(PASSWORD, username="alice")
+    first_expiry = claims(device.refresh)["exp"]
+    time.sleep(1.1)
+    assert device.change_password(PASSWORD, NEW_PASSWORD).status_code == 200
+    purge_expired_tokens_at(first_expiry, monkeypatch)
+    assert device.refresh_tokens().status_code == 200
 
 
 def test_changing_the_password_keeps_the_callers_session_start(settings, alice):
     settings.SESSION_MAX_AGE = 600
+    Device("laptop").login(PASSWORD, username="alice")  # an older session of hers
+    time.sleep(1.1)
     device = Device()
     device.login(PASSWORD, username="alice")
     started = claims(device.refresh)["sst"]

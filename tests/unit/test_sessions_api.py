@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import pytest
 from django.core.management import call_command
@@ -16,6 +17,10 @@ from tests.factories import PASSWORD, make_user
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
 
 BAD_CREDENTIALS = {"detail": "Unable to log in with the provided credentials."}
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 @pytest.mark.parametrize("who", [{"username": "alice"}, {"email": "ALICE@example.com"}])
@@ -72,6 +77,27 @@ def test_refresh_rotates_the_pair_and_keeps_the_session(alice):
     assert RefreshToken.objects.filter(user=alice).count() == 1
 
 
+def test_the_session_list_shows_where_and_when_a_session_was_last_refreshed(alice):
+    phone = Device("phone", "198.51.100.1")
+    phone.login(PASSWORD, username="alice")
+    [at_login] = phone.sessions().json()
+    phone.client.defaults.update(REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="phone, updated")
+    assert phone.refresh_tokens().status_code == 200
+    [session] = phone.sessions().json()
+    assert (session["ip"], session["user_agent"]) == ("203.0.113.9", "phone, updated")
+    assert when(session["last_used"]) > when(at_login["last_used"])
+    assert (session["id"], session["created"]) == (at_login["id"], at_login["created"])
+
+
+def test_a_refresh_reads_the_user_and_swaps_the_token_nothing_more(
+    alice, django_assert_num_queries
+):
+    device = Device()
+    device.login(PASSWORD, username="alice")
+    with django_assert_num_queries(2):
+        assert device.refresh_tokens().status_code == 200
+
+
 def test_a_reused_refresh_token_ends_the_whole_session(alice):
     device = Device()
     device.login(PASSWORD, username="alice")
@@ -83,6 +109,17 @@ def test_a_reused_refresh_token_ends_the_whole_session(alice):
     # The owner's current refresh token dies with the family.
     assert device.refresh_tokens().status_code == 401
     assert not RefreshToken.objects.filter(user=alice).exists()
+
+
+def test_a_reused_refresh_token_ends_no_other_session_of_the_user(alice):
+    device, laptop = Device("phone"), Device("laptop")
+    device.login(PASSWORD, username="alice")
+    laptop.login(PASSWORD, username="alice")
+    stolen = device.refresh
+    device.refresh_tokens()
+    assert Device().refresh_tokens(stolen).status_code == 401
+    assert [s["user_agent"] for s in laptop.sessions().json()] == ["laptop"]
+    assert laptop.refresh_tokens().status_code == 200
 
 
 def test_a_thief_who_refreshes_first_loses_the_session_when_the_owner_refreshes(alice):
@@ -103,6 +140,19 @@ def test_logout_ends_the_session(alice):
     assert device.post("logout/", {"refresh": device.refresh}).status_code == 401
 
 
+def test_logout_takes_only_the_sessions_current_refresh_token(alice):
+    """A refresh token swapped out by a refresh logs nothing out (at the refresh endpoint it
+    would count as a reuse and end the session; logout only says it has ended)."""
+    device = Device()
+    device.login(PASSWORD, username="alice")
+    old = device.refresh
+    device.refresh_tokens()
+    response = device.post("logout/", {"refresh": old})
+    assert response.status_code == 401
+    assert response.json() == {"detail": "This session has ended. Log in again."}
+    assert device.refresh_tokens().status_code == 200
+
+
 @pytest.mark.parametrize("refresh", ["garbage", "a.b.c", ""])
 def test_malformed_refresh_tokens_are_a_401_or_400_never_a_500(alice, refresh):
     for path in ("token/refresh/", "logout/"):
@@ -117,6 +167,12 @@ def test_an_access_token_is_not_a_refresh_token(alice):
 
 def test_sessions_lists_each_device_and_marks_the_current_one(alice):
     phone, laptop = Device("phone", "198.51.100.1"), Device("laptop", "198.51.100.2")
+    make_user("bob", "bob@example.com")
+    Device("bob's phone").login(PASSWORD, username="bob")  # not Alice's: not listed
+    Device("old tablet").login(PASSWORD, username="alice")
+    RefreshToken.objects.filter(user_agent="old tablet").update(  # expired: not listed
+        expires_at=timezone.now() - timezone.timedelta(seconds=1)
+    )
     phone.login(PASSWORD, username="alice")
     laptop.login(PASSWORD, username="alice")
     listing = phone.sessions().json()
