@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 
+import jwt
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -230,3 +232,18 @@ def test_purge_expired_tokens_removes_only_expired_rows(alice, capsys):
     call_command("purge_expired_tokens")
     assert "purged 1 expired" in capsys.readouterr().out
     assert RefreshToken.objects.count() == 1
+
+
+def test_a_sessions_stored_expiry_is_its_tokens_on_a_server_not_set_to_utc(alice, monkeypatch):
+    """The whitelist row ends when the refresh token does, whatever the machine's local time
+    zone (a naive local time stored as UTC would move it by the zone's offset)."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        device = Device()
+        device.login(PASSWORD, username="alice")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    exp = jwt.decode(device.refresh, options={"verify_signature": False})["exp"]
+    assert RefreshToken.objects.get(user=alice).expires_at.timestamp() == exp
