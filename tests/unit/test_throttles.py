@@ -29,7 +29,8 @@ def test_reset_requests_are_limited_per_ip_with_retry_after(client, settings, fa
     assert statuses == [202, 202, 202, 429]
     throttled = request_reset(client, "another@example.com")
     assert throttled.status_code == 429
-    assert 0 < int(throttled["Retry-After"]) <= 60
+    # When the first of the three leaves the minute's window: moments ago, so nearly a minute.
+    assert 50 <= int(throttled["Retry-After"]) <= 60
     assert throttled["Content-Type"] == "application/json"
     assert len(queued_messages(fake_redis, "email")) == 3
 
