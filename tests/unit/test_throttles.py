@@ -87,11 +87,16 @@ def test_throttle_rates_off_disables_the_limits(client, settings, fake_redis):
     assert len(queued_messages(fake_redis, "email")) == 30
 
 
-def test_rate_limits_fail_open_when_redis_is_down(client, settings, fake_redis):
+def test_rate_limits_fail_open_when_redis_is_down(client, settings, fake_redis, caplog):
     set_rates(settings, reset_ip="1/min")
     fake_redis.server.connected = False
     statuses = {request_reset(client, f"u{i}@example.com").status_code for i in range(3)}
     assert statuses == {202}
+    # Each limit not applied is logged, naming its scope: the per-IP one once per request.
+    misses = [r.getMessage() for r in caplog.records if "not applied" in r.getMessage()]
+    per_ip = "rate limit reset_ip not applied, Redis unavailable:"
+    assert len([m for m in misses if m.startswith(per_ip)]) == 3
+    assert not [m for m in misses if m.startswith("rate limit None ")]
 
 
 def test_html_reset_form_is_limited_per_ip_too(client, settings, fake_redis):
