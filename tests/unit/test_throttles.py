@@ -94,7 +94,7 @@ def test_rate_limits_fail_open_when_redis_is_down(client, settings, fake_redis, 
     assert statuses == {202}
     # Each limit not applied is logged, naming its scope: the per-IP one once per request.
     misses = [r.getMessage() for r in caplog.records if "not applied" in r.getMessage()]
-    per_ip = "rate limit reset_ip not applied, Redis unavailable:"
+    per_ip = "rate limit reset_ip not applied, Redis unavailable: FakeRedis is emulating"
     assert len([m for m in misses if m.startswith(per_ip)]) == 3
     assert not [m for m in misses if m.startswith("rate limit None ")]
 
