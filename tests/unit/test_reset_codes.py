@@ -77,6 +77,12 @@ def a_wrong_code(right: str) -> str:
     return f"{(int(right) + 1) % 10**8:08d}"
 
 
+def try_wrong_codes(address: str, code: str, times: int) -> None:
+    """``times`` wrong codes typed at ``address``, as a guesser would."""
+    for _ in range(times):
+        exchange(address, a_wrong_code(code))
+
+
 @pytest.fixture
 def alice():
     return make_user()
@@ -157,16 +163,14 @@ def test_a_code_dies_after_five_wrong_tries(alice):
 
 def test_four_wrong_tries_leave_the_right_code_working(alice):
     code = code_in(mail_reset("alice@example.com"))
-    for _ in range(4):
-        exchange("alice@example.com", a_wrong_code(code))
+    try_wrong_codes("alice@example.com", code, times=4)
 
     assert sets_the_password("alice@example.com", code)
 
 
 def test_a_right_code_gives_its_try_back(alice):
     code = code_in(mail_reset("alice@example.com"))
-    for _ in range(4):
-        exchange("alice@example.com", a_wrong_code(code))
+    try_wrong_codes("alice@example.com", code, times=4)
 
     for _ in range(3):  # an app that exchanges the code again, say after a crash
         assert exchange("alice@example.com", code).status_code == 200
@@ -174,8 +178,7 @@ def test_a_right_code_gives_its_try_back(alice):
 
 def test_wrong_tries_at_other_addresses_leave_the_codes_tries_alone(alice):
     code = code_in(mail_reset("alice@example.com"))
-    for _ in range(5):
-        exchange("nobody@example.com", a_wrong_code(code))
+    try_wrong_codes("nobody@example.com", code, times=5)
 
     assert sets_the_password("alice@example.com", code)
 
@@ -183,8 +186,7 @@ def test_wrong_tries_at_other_addresses_leave_the_codes_tries_alone(alice):
 def test_an_email_to_another_address_brings_this_address_no_fresh_tries(alice):
     make_user("mallory", "mallory@example.com")
     code = code_in(mail_reset("alice@example.com"))
-    for _ in range(5):
-        exchange("alice@example.com", a_wrong_code(code))
+    try_wrong_codes("alice@example.com", code, times=5)
 
     mail_reset("mallory@example.com")  # the guesser asks for a code of their own
 
@@ -193,8 +195,7 @@ def test_an_email_to_another_address_brings_this_address_no_fresh_tries(alice):
 
 def test_a_newer_email_brings_a_code_with_fresh_tries(alice):
     code = code_in(mail_reset("alice@example.com"))
-    for _ in range(5):
-        exchange("alice@example.com", a_wrong_code(code))
+    try_wrong_codes("alice@example.com", code, times=5)
 
     fresh = code_in(mail_reset("alice@example.com"))
 
@@ -304,8 +305,7 @@ def test_a_code_spent_before_any_try_brings_its_address_no_fresh_tries(db):
     bob = make_user("bob", "shared@example.org")
     mail_reset_link(bob)
     bobs = code_in(mail.outbox[-1])
-    for _ in range(5):
-        exchange("shared@example.org", a_wrong_code(bobs))
+    try_wrong_codes("shared@example.org", bobs, times=5)
     mail_reset_link(ann)
 
     assert confirm(link_in(mail.outbox[-1])).status_code == 200  # ann uses her link at once
