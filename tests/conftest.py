@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import fakeredis
 import kombu.transport.redis
@@ -156,3 +157,21 @@ def pytest_collection_modifyitems(config, items):
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
+
+
+class Clock:
+    """The process's ``time.time()``, read by the rate limits and by the fake Redis (for its
+    keys' expiry) alike: stopped on a whole second, moved on only by ``advance``."""
+
+    def __init__(self):
+        self.now = float(int(time.time()))
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(time, "time", lambda: clock.now)
+    return clock

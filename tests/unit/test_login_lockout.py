@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
@@ -40,24 +39,6 @@ def fail(times: int, **who) -> list[int]:
         Device(ip=f"198.51.100.{i}").login("not-the-password", **who).status_code
         for i in range(times)
     ]
-
-
-class Clock:
-    """The process's ``time.time()``, read by the rate limits and by the fake Redis (for its
-    keys' expiry) alike: stopped on a whole second, moved on only by ``advance``."""
-
-    def __init__(self):
-        self.now = float(int(time.time()))
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(time, "time", lambda: clock.now)
-    return clock
 
 
 @contextmanager

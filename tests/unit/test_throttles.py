@@ -201,3 +201,28 @@ def test_two_hits_at_once_for_the_last_place_let_exactly_one_through(
     other.join()
     assert sorted(met) == [b"ZADD", b"ZADD", b"ZCARD", b"ZCARD"]  # the worst order was played
     assert sorted(wait is None for wait in waits) == [False, True]
+
+
+def test_retry_after_counts_from_the_oldest_hit_in_the_window(client, settings, fake_redis, clock):
+    """Half a minute after the one reset a minute allows, the wait left is half a minute, not
+    a whole one from now."""
+    set_rates(settings, reset_ip="1/min", reset_email=None)
+    assert request_reset(client, "a@example.com").status_code == 202
+    clock.advance(30)
+    refused = request_reset(client, "b@example.com")
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "30"
+    assert refused.json() == {"detail": "Request was throttled. Expected available in 30 seconds."}
+
+
+def test_a_limit_holds_until_the_last_moment_of_its_window(client, settings, fake_redis, clock):
+    """Nothing between the first hit and the window's last half second: the hit is still
+    counted then (its key outlives the window), and the wait left is that half second,
+    rounded up to the next whole second; a moment later the window has passed."""
+    set_rates(settings, reset_ip="1/min", reset_email=None)
+    assert request_reset(client, "a@example.com").status_code == 202
+    clock.advance(59.5)
+    refused = request_reset(client, "b@example.com")
+    assert (refused.status_code, refused["Retry-After"]) == (429, "1")
+    clock.advance(0.5)
+    assert request_reset(client, "c@example.com").status_code == 202
