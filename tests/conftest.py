@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import shutil
 import time
 
 import fakeredis
@@ -22,6 +24,33 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     test = connection.settings_dict["TEST"]
     if "MUTANT_UNDER_TEST" in os.environ and test.get("NAME"):
         test["NAME"] = f"{test['NAME']}.{os.getpid()}"
+
+
+def pytest_configure(config):
+    if "MUTANT_UNDER_TEST" in os.environ:
+        # mutmut runs each mutant's tests in a process forked from one that has run them all,
+        # and pytest collects garbage several times as a session ends: over that inherited
+        # heap, 0.3 s a run. Frozen objects are left out of every collection.
+        gc.freeze()
+
+
+if os.environ.get("MUTATION_DB_TEMPLATE"):
+
+    @pytest.fixture(scope="session")
+    def django_db_setup(django_db_blocker):
+        """``make mutate`` migrates one SQLite database before it starts; each mutant's test run
+        works on a copy of its own instead of migrating one (half a second, 1100 times)."""
+        from django.conf import settings
+        from django.db import connections
+
+        copy = f"{os.environ['MUTATION_DB_TEMPLATE']}.{os.getpid()}"
+        shutil.copyfile(os.environ["MUTATION_DB_TEMPLATE"], copy)
+        connections["default"].close()
+        for database in (settings.DATABASES["default"], connections["default"].settings_dict):
+            database["NAME"] = copy
+        yield
+        connections["default"].close()
+        os.remove(copy)
 
 
 @pytest.fixture
@@ -62,6 +91,18 @@ def queued_messages(client, queue: str) -> list[dict]:
 def _fast_password_hashing(settings):
     """PBKDF2's deliberate slowness buys nothing in tests."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_looked_up_when_asked():
+    """WhiteNoise, serving from the apps' finders (``WHITENOISE_USE_FINDERS``), lists every
+    static file each time its middleware is built: once per process in production, but once
+    per test ``Client`` here, 70 ms each (an 18-second test made 736 of them). Its documented
+    ``WHITENOISE_AUTOREFRESH`` finds a file when one is asked for instead; the servers the
+    integration tests start keep the production setting."""
+    from django.conf import settings
+
+    settings.WHITENOISE_AUTOREFRESH = True
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,7 @@ LOGGERS = ["", "django", "django.request", "django.server", "django.security.csr
            "workers.registry", "py.warnings"]  # fmt: skip
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize("mode", MODES)
 def test_no_logger_writes_a_reset_token(mode):
     token = f"c{secrets.token_hex(3)}-{secrets.token_hex(16)}"
@@ -58,6 +59,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.spawns
 @pytest.mark.parametrize("mode", MODES)
 def test_runserver_logs_no_reset_token(mode, tmp_path):
     """Django's development server writes each request line through its own logger and

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.spawns
 def test_debug_is_off_unless_set():
     result = django_settings("settings.DEBUG", **{**PRODUCTION, "DEBUG": None})
     assert result.returncode == 0, result.stderr
@@ -41,12 +42,14 @@ def test_debug_is_off_unless_set():
         ("ab" * 40, "too few characters"),
     ],
 )
+@pytest.mark.spawns
 def test_production_refuses_to_start_on_a_missing_short_or_known_key(key, why):
     result = manage("check", DEBUG="0", SECRET_KEY=key)
     assert result.returncode != 0
     assert why in result.stderr
 
 
+@pytest.mark.spawns
 def test_production_starts_on_a_random_key():
     result = manage("check", **PRODUCTION)
     assert result.returncode == 0, result.stderr
@@ -67,12 +70,14 @@ def _make_run_environment() -> dict[str, str]:
     return dict(line.split("=", 1) for line in result.stdout.split())
 
 
+@pytest.mark.spawns
 def test_make_run_turns_debug_on_and_listens_on_loopback_only():
     assert _make_run_environment() == {
         "DEBUG": "1", "BIND_ADDRESS": "127.0.0.1", "FLOWER_ADDRESS": "127.0.0.1",
     }  # fmt: skip
 
 
+@pytest.mark.spawns
 def test_gunicorn_binds_loopback_unless_told_otherwise():
     code = "import runpy, json; print(json.dumps(runpy.run_path('api/gunicorn_conf.py')['bind']))"
     plain = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
@@ -205,6 +210,7 @@ def test_error_reports_hide_a_requests_sensitive_form_fields_in_every_frame(sett
     assert form_data["next"] == "/"
 
 
+@pytest.mark.spawns
 def test_url_passwords_never_appear_in_logs():
     result = django_run(
         "logging.getLogger('shared.publisher').error('Redis at %s refused: %s', "
@@ -217,6 +223,7 @@ def test_url_passwords_never_appear_in_logs():
     assert PASSWORD not in result.stderr + result.stdout
 
 
+@pytest.mark.spawns
 def test_a_bad_email_url_is_reported_without_its_password():
     result = manage("check", EMAIL_URL=URLS["EMAIL_URL"].replace("smtp:", "smtq:"))
     assert result.returncode != 0
@@ -240,6 +247,7 @@ def _production_response(path: str, **env) -> dict:
     return json.loads(result.stdout.splitlines()[-1])
 
 
+@pytest.mark.spawns
 def test_hsts_is_sent_without_preload_unless_asked_for():
     plain = _production_response("/healthz")["headers"]["Strict-Transport-Security"]
     assert plain == "max-age=31536000; includeSubDomains"
@@ -247,6 +255,7 @@ def test_hsts_is_sent_without_preload_unless_asked_for():
     assert asked["headers"]["Strict-Transport-Security"].endswith("; preload")
 
 
+@pytest.mark.spawns
 def test_production_cookies_carry_the_host_prefix():
     response = _production_response("/accounts/login/")
     [(name, cookie)] = response["cookies"].items()
