@@ -8,6 +8,7 @@ from django.contrib.auth.hashers import make_password
 from django.core import mail
 
 from shared.events import PasswordResetRequestedV1, make_event
+from shared.models import PasswordResetNonce
 from workers.handlers.password_reset import send_password_reset_email
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +134,15 @@ def test_a_retried_reset_event_counts_once_towards_the_account_cap(settings, fak
         send_password_reset_email(event, payload)
     handle("mike@example.org")  # a new request still gets its email
     assert len(mail.outbox) == 4
+
+
+def test_what_sending_a_link_stores_fits_the_columns_postgresql_enforces(mike):
+    """SQLite stores a string of any length in a varchar; PostgreSQL refuses one longer than
+    the column with an error, and the email would never go. The model's own validation
+    holds the stored row to the same lengths on every database."""
+    handle("mike@example.org")
+    handle("mike@example.org")  # the second link rotates the row the first one wrote
+    assert len(mail.outbox) == 2
+    stored = PasswordResetNonce.objects.get(user=mike)
+    stored.full_clean()
+    assert len(stored.value) == 32  # 128 random bits, as hex
