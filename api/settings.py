@@ -326,8 +326,7 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: broker on Redis; see workers/celery.py for queues, routing and reliability options.
 CELERY_BROKER_URL = REDIS_URL
-# Publishing from a web request must fail fast when Redis is down: the outbox keeps the event.
-CELERY_PUBLISH_TIMEOUT = float(env_str("CELERY_PUBLISH_TIMEOUT", "1.0"))
+# Seconds between beat's runs of the outbox relay (shared/broker.py's beat schedule).
 OUTBOX_RELAY_INTERVAL = float(env_str("OUTBOX_RELAY_INTERVAL", "5"))
 # Seconds after which an event sent to Redis, and not yet finished by all its handlers, is sent
 # again to those that have not finished: longer than a handler's whole chain of retries (at
@@ -340,8 +339,6 @@ WEBHOOK_MAX_RETRIES = env_int("WEBHOOK_MAX_RETRIES", 8)
 WEBHOOK_TIMEOUT = float(env_str("WEBHOOK_TIMEOUT", "5"))
 # Dead letters older than this (days) are deleted by beat (maintenance.purge_dead_letters).
 DEAD_LETTER_RETENTION_DAYS = env_int("DEAD_LETTER_RETENTION_DAYS", 30)
-
-FLOWER_PORT = env_int("FLOWER_PORT", 5555)
 
 # Benchmarks only: serve /bench/floor/reset/ (see api/views/floor.py).
 BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)

@@ -10,6 +10,7 @@ import os
 from urllib.parse import urlsplit
 
 from celery import Celery
+from django.conf import settings
 from kombu import Exchange, Queue
 
 from shared.config import parse_redis_url
@@ -72,7 +73,7 @@ app.conf.update(
     beat_schedule={
         "relay-outbox": {
             "task": "maintenance.relay_outbox",
-            "schedule": float(os.environ.get("OUTBOX_RELAY_INTERVAL", 5)),
+            "schedule": settings.OUTBOX_RELAY_INTERVAL,
             "options": {"queue": "security", "expires": 30},
         },
         "purge-processed-events": {

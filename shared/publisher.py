@@ -43,6 +43,9 @@ from shared.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 
+# Outbox rows the relay and the settling read per transaction.
+RELAY_BATCH = 500
+
 
 class PublishError(RuntimeError):
     """The broker did not take the event."""
@@ -278,7 +281,7 @@ def relay_outbox(batch_size: int | None = None) -> int:
     the same time; if the process dies after sending and before marking, the event is sent
     again, which the handlers' idempotency absorbs.
     """
-    batch_size = batch_size or getattr(settings, "OUTBOX_RELAY_BATCH", 500)
+    batch_size = batch_size or RELAY_BATCH
     sent = 0
     while True:
         with transaction.atomic():
@@ -333,7 +336,7 @@ def settle_outbox(batch_size: int | None = None) -> Settled:
     handlers that have not, those sent more than OUTBOX_REDELIVER_AFTER seconds ago (Redis
     lost them: a restart without persistence, a failover to a replica that never got them).
     The handlers' idempotency absorbs a copy that was not lost after all."""
-    batch_size = batch_size or getattr(settings, "OUTBOX_RELAY_BATCH", 500)
+    batch_size = batch_size or RELAY_BATCH
     overdue = timezone.now() - timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER)
     finished = resent = 0
     after = None  # keyset: (created_at, id) of the last row looked at

@@ -73,9 +73,6 @@ def retry_countdown(retries: int) -> float:
     return step / 2 + random.uniform(0, step / 2)  # noqa: S311 - jitter, not a secret
 
 
-HANDLERS: dict[str, Handler] = {}
-
-
 def handles(event_type: str) -> Callable[[Handler], Handler]:
     """Register ``func`` as the handler of ``event_type`` named in SUBSCRIPTIONS."""
 
@@ -114,7 +111,6 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
             except Exception as exc:
                 give_up(self, name, message, exc)
 
-        HANDLERS[name] = func
         func.task = task  # type: ignore[attr-defined]
         return func
 
