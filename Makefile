@@ -52,12 +52,12 @@ bench: install
 # Always on SQLite: each mutant's tests get a copy of one database migrated here first, in
 # memory (/dev/shm) where the machine has it: a test's commits then wait for no disk.
 MUTATE_VAR = $(if $(wildcard /dev/shm),/dev/shm/resetpass-mutants,$(CURDIR)/var/mutants)
-MUTATE_ENV = DEBUG=1 VAR_DIR=$(MUTATE_VAR) DATABASE_URL=
+mutate: export DEBUG = 1
+mutate: export VAR_DIR = $(MUTATE_VAR)
 mutate: install
 	rm -rf mutants $(MUTATE_VAR)
-	$(MUTATE_ENV) DATABASE_URL=sqlite:///$(MUTATE_VAR)/template.sqlite3 \
-		$(BIN)/python manage.py migrate --verbosity 0
-	$(MUTATE_ENV) MUTATION_DB_TEMPLATE=$(MUTATE_VAR)/template.sqlite3 $(BIN)/mutmut run
+	DATABASE_URL=sqlite:///$(MUTATE_VAR)/template.sqlite3 $(BIN)/python manage.py migrate -v 0
+	DATABASE_URL= MUTATION_DB_TEMPLATE=$(MUTATE_VAR)/template.sqlite3 $(BIN)/mutmut run
 	$(BIN)/python -m tests.mutation_report
 
 lint: install

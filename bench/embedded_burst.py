@@ -33,10 +33,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.load import post  # noqa: E402
 
 # Per IP and per address off: one client sends every request. The account's daily cap
 # (reset_email_daily) and the other scopes keep their defaults.
@@ -46,20 +47,13 @@ LOCKED = "database is locked"
 
 # -- one run (a process of its own) --------------------------------------------------------------
 def post_reset(url: str, address: str) -> dict:
-    """One POST on a new connection (gunicorn's sync workers close it anyway): its status, or
-    the error that took its place, and the wall-clock time it ended."""
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    """One reset request: its status, or the error that took its place, and the wall-clock
+    time it ended."""
     try:
-        conn.request("POST", parts.path, json.dumps({"email": address}).encode(),
-                     {"Content-Type": "application/json"})  # fmt: skip
-        response = conn.getresponse()
-        response.read()
-        return {"status": response.status, "at": time.time()}
+        status, _ = post(url, json.dumps({"email": address}).encode())
+        return {"status": status, "at": time.time()}
     except (OSError, http.client.HTTPException) as exc:
         return {"status": None, "error": repr(exc), "at": time.time()}
-    finally:
-        conn.close()
 
 
 def arrivals(mail_dir: Path) -> list[float]:

@@ -33,18 +33,26 @@ def wrk(url: str, body: dict, *, connections: int = 8, seconds: int = 10, warmup
     return result
 
 
-def timed_post(url: str, body: bytes, expect: int) -> float:
-    """Milliseconds for one POST on a new connection (as gunicorn's sync workers require)."""
+def post(url: str, body: bytes) -> tuple[int, float]:
+    """One POST on a new connection (as gunicorn's sync workers require): its status and the
+    milliseconds it took."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    start = time.perf_counter()
-    conn.request("POST", parts.path, body, {"Content-Type": "application/json"})
-    response = conn.getresponse()
-    response.read()
-    elapsed = (time.perf_counter() - start) * 1000
-    conn.close()
-    if response.status != expect:
-        raise RuntimeError(f"{url}: status {response.status}, expected {expect}")
+    try:
+        start = time.perf_counter()
+        conn.request("POST", parts.path, body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        return response.status, (time.perf_counter() - start) * 1000
+    finally:
+        conn.close()
+
+
+def timed_post(url: str, body: bytes, expect: int) -> float:
+    """Milliseconds for one POST, which must answer ``expect``."""
+    status, elapsed = post(url, body)
+    if status != expect:
+        raise RuntimeError(f"{url}: status {status}, expected {expect}")
     return elapsed
 
 

@@ -48,6 +48,19 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer 200 in {timeout}s")
 
 
+def wait_listening(port: int, timeout: float = 30) -> None:
+    """Wait until a server accepts connections on ``port`` of 127.0.0.1."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listened on port {port} in {timeout}s") from None
+            time.sleep(0.05)
+
+
 def wait_worker(hostnames: list[str], timeout: float = 60) -> None:
     """Wait until every Celery node in ``hostnames`` answers a ping."""
     from shared.broker import app
@@ -327,29 +340,10 @@ class EmbeddedStack(Stack):
 
     def start_standins(self) -> None:
         """The Procfile's redis and mail, once each accepts connections."""
-        import redis
-
         self.start_worker("redis")
         self.start_worker("mail")
-        client = redis.Redis(port=self.redis_port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the redis stand-in did not answer in 30 s") from None
-                time.sleep(0.05)
-        client.close()
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.smtp_port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the mail stand-in did not listen in 30 s") from None
-                time.sleep(0.05)
+        for port in (self.redis_port, self.smtp_port):
+            wait_listening(port)
 
     def start_services(self) -> str:
         """Web, the three workers, beat and Flower, as `make run` starts them (beat's schedule

@@ -6,6 +6,7 @@ import gc
 import os
 import shutil
 import time
+from datetime import UTC, datetime
 
 import fakeredis
 import kombu.transport.redis
@@ -200,19 +201,11 @@ def pytest_collection_modifyitems(config, items):
         items[:] = kept
 
 
-class Clock:
-    """The process's ``time.time()``, read by the rate limits and by the fake Redis (for its
-    keys' expiry) alike: stopped on a whole second, moved on only by ``advance``."""
-
-    def __init__(self):
-        self.now = float(int(time.time()))
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(time, "time", lambda: clock.now)
-    return clock
+def clock(time_machine):
+    """Every clock of this process (``time.time``, ``datetime.now``, PyJWT's, the fake Redis's
+    key expiry) stopped on a whole second, as tokens and rate limits count from it, and moved
+    on only by ``clock.shift(seconds)``: no test waits for time to pass, or fails because a
+    busy machine took a second more."""
+    time_machine.move_to(datetime.fromtimestamp(int(time.time()), tz=UTC), tick=False)
+    return time_machine

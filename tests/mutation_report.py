@@ -17,14 +17,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from mutmut.stats import status_by_exit_code
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "mutation-testing.md"
 ROW = re.compile(r"^\| `(?P<name>[\w.ǁ]+__mutmut_\d+)` \| (?P<verdict>[^|]+?) \|")
 
-# mutmut's exit codes (mutmut.stats.status_by_exit_code), folded into what the report counts.
-KILLED = {1, 3, 36, 24, -24, 152, 255}  # a failing test, pytest's internal error, a timeout
-SURVIVED = {0}
-NOT_RUN = {None, 2, 5, 33, 34}
+# mutmut's own verdict for each exit code, folded into what the report counts.
+KILLED = {"killed", "timeout"}
+NOT_RUN = {"not checked", "no tests", "skipped", "check was interrupted by user"}
 
 
 def results(mutants: Path) -> dict[str, int | None]:
@@ -49,25 +50,28 @@ def module_of(name: str) -> str:
 
 def summarise(codes: dict[str, int | None], known: dict[str, str]) -> dict:
     rows: dict[str, Counter] = {}
-    for name, code in codes.items():
+    status = {name: status_by_exit_code[code] for name, code in codes.items()}
+    for name, verdict in status.items():
         row = rows.setdefault(module_of(name), Counter())
         row["mutants"] += 1
-        if code in KILLED:
+        if verdict in KILLED:
             row["killed"] += 1
-        elif code in SURVIVED:
+        elif verdict == "survived":
             row["equivalent" if known.get(name) == "equivalent" else "open"] += 1
-        elif code in NOT_RUN:
+        elif verdict in NOT_RUN:
             row["not run"] += 1
         else:
             row["other"] += 1
-    survivors = {name for name, code in codes.items() if code in SURVIVED}
+    survivors = {name for name, verdict in status.items() if verdict == "survived"}
     return {
         "rows": rows,
         "open": sorted(name for name in survivors if known.get(name) != "equivalent"),
         "stale": sorted(name for name in known if name not in survivors),
         "odd": sorted(
-            name for name, code in codes.items() if code not in KILLED | SURVIVED | NOT_RUN
-        ),
+            name
+            for name, verdict in status.items()
+            if verdict not in KILLED | NOT_RUN | {"survived"}
+        ),  # fmt: skip
     }
 
 

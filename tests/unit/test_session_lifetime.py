@@ -24,23 +24,14 @@ from tests.factories import NEW_PASSWORD, PASSWORD, make_user
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
 
 
-@pytest.fixture
-def frozen(time_machine):
-    """Every clock (``time.time``, ``datetime.now``, PyJWT's, the fake Redis's) stopped on a
-    whole second, as tokens count in whole seconds, and moved on only by ``shift``: no test
-    here waits for a clock, or fails because a busy machine took a second more."""
-    time_machine.move_to(datetime.fromtimestamp(int(time.time()), tz=UTC), tick=False)
-    return time_machine
-
-
 def claims(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
 def purge_expired_tokens_at(moment: int, monkeypatch) -> None:
     """The operator's purge of expired refresh tokens, run as if it were ``moment``."""
-    with monkeypatch.context() as clock:
-        clock.setattr(timezone, "now", lambda: datetime.fromtimestamp(moment, tz=UTC))
+    with monkeypatch.context() as patch:
+        patch.setattr(timezone, "now", lambda: datetime.fromtimestamp(moment, tz=UTC))
         call_command("purge_expired_tokens")
 
 
@@ -69,22 +60,22 @@ def test_no_token_of_a_session_expires_after_its_maximum_age(settings, alice):
     assert claims(device.refresh)["sst"] == started  # rotation keeps the session's start
 
 
-def test_a_session_refreshed_all_along_still_ends_at_its_maximum_age(settings, alice, frozen):
+def test_a_session_refreshed_all_along_still_ends_at_its_maximum_age(settings, alice, clock):
     settings.SESSION_MAX_AGE = 3
     device = Device()
     device.login(PASSWORD, username="alice")
     for step in (1, 1, 0.9):  # in use all the time, up to its last moment
-        frozen.shift(step)
+        clock.shift(step)
         assert device.refresh_tokens().status_code == 200
-    frozen.shift(0.1)  # three seconds after the login
+    clock.shift(0.1)  # three seconds after the login
     assert device.refresh_tokens().status_code == 401
     assert device.sessions().status_code == 401  # its last access token died with it
 
 
-def test_a_session_past_a_lowered_maximum_age_ends_at_its_next_refresh(settings, alice, frozen):
+def test_a_session_past_a_lowered_maximum_age_ends_at_its_next_refresh(settings, alice, clock):
     device = Device("phone")
     device.login(PASSWORD, username="alice")
-    frozen.shift(2)
+    clock.shift(2)
     laptop = Device("laptop")
     laptop.login(PASSWORD, username="alice")
     # An operator shortens the limit to the phone's age exactly: older sessions end too, even
@@ -113,11 +104,11 @@ def test_a_token_without_a_start_claim_ends_at_the_maximum_age_from_its_login(se
     assert not RefreshToken.objects.filter(user=alice).exists()
 
 
-def test_each_refresh_gives_the_session_its_idle_lifetime_again(alice, monkeypatch, frozen):
+def test_each_refresh_gives_the_session_its_idle_lifetime_again(alice, monkeypatch, clock):
     device = Device()
     device.login(PASSWORD, username="alice")
     first_expiry = claims(device.refresh)["exp"]
-    frozen.shift(1)
+    clock.shift(1)
     assert device.refresh_tokens().status_code == 200
     assert claims(device.refresh)["exp"] > first_expiry
     # When the login's token expires, the purge leaves the session: it was refreshed since.
@@ -126,25 +117,25 @@ def test_each_refresh_gives_the_session_its_idle_lifetime_again(alice, monkeypat
 
 
 def test_a_password_change_gives_the_callers_session_its_idle_lifetime_again(
-    alice, monkeypatch, frozen
+    alice, monkeypatch, clock
 ):
     device = Device()
     device.login(PASSWORD, username="alice")
     first_expiry = claims(device.refresh)["exp"]
-    frozen.shift(1)
+    clock.shift(1)
     assert device.change_password(PASSWORD, NEW_PASSWORD).status_code == 200
     purge_expired_tokens_at(first_expiry, monkeypatch)
     assert device.refresh_tokens().status_code == 200
 
 
-def test_changing_the_password_keeps_the_callers_session_start(settings, alice, frozen):
+def test_changing_the_password_keeps_the_callers_session_start(settings, alice, clock):
     settings.SESSION_MAX_AGE = 600
     Device("laptop").login(PASSWORD, username="alice")  # an older session of hers
-    frozen.shift(1)
+    clock.shift(1)
     device = Device()
     device.login(PASSWORD, username="alice")
     started = claims(device.refresh)["sst"]
-    frozen.shift(1)
+    clock.shift(1)
     assert device.change_password(PASSWORD, "a-brand-new-long-passphrase").status_code == 200
     assert claims(device.refresh)["sst"] == started
     assert claims(device.refresh)["exp"] <= started + 600

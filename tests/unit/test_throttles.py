@@ -208,7 +208,7 @@ def test_retry_after_counts_from_the_oldest_hit_in_the_window(client, settings, 
     a whole one from now."""
     set_rates(settings, reset_ip="1/min", reset_email=None)
     assert request_reset(client, "a@example.com").status_code == 202
-    clock.advance(30)
+    clock.shift(30)
     refused = request_reset(client, "b@example.com")
     assert refused.status_code == 429
     assert refused["Retry-After"] == "30"
@@ -221,8 +221,8 @@ def test_a_limit_holds_until_the_last_moment_of_its_window(client, settings, fak
     rounded up to the next whole second; a moment later the window has passed."""
     set_rates(settings, reset_ip="1/min", reset_email=None)
     assert request_reset(client, "a@example.com").status_code == 202
-    clock.advance(59.5)
+    clock.shift(59.5)
     refused = request_reset(client, "b@example.com")
     assert (refused.status_code, refused["Retry-After"]) == (429, "1")
-    clock.advance(0.5)
+    clock.shift(0.5)
     assert request_reset(client, "c@example.com").status_code == 202
