@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 PORT ?= 8000
 FLOWER_PORT ?= 5555
+# Email worker processes (honcho's concurrency): one per core, as Python runs one thread at a time.
+WORKER_PROCESSES ?= $(shell nproc 2>/dev/null || echo 1)
 # honcho gives each process its own PORT, so the link base is fixed here, once, for all of them.
 PUBLIC_BASE_URL ?= http://localhost:$(PORT)
 export PORT FLOWER_PORT PUBLIC_BASE_URL
@@ -33,7 +35,7 @@ run: install
 	@mkdir -p var/mail
 	$(BIN)/python manage.py migrate --noinput
 	@$(BIN)/python -m shared.devservices.banner $(STANDINS)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --no-prefix -p $(PORT) \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --no-prefix -p $(PORT) -c worker-email=$(WORKER_PROCESSES) \
 		web worker-email worker-security worker-webhooks beat flower $(STANDINS) 2>&1 || true
 
 test: install

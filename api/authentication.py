@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 
-from shared.sessions import token_matches_password
+from shared.accounts.sessions import token_matches_password
 
 
 class SessionJWTAuthentication(JWTAuthentication):

@@ -9,12 +9,12 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, Se
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from api import client
+from api import request_origin
 from api.serializers import INVALID_CODE
-from shared.login_attempts import LOCKED_ATTRIBUTE
-from shared.password_change import change_password
-from shared.password_reset import complete_password_reset, request_password_reset
-from shared.reset_codes import InvalidResetCode, exchange_code, normalise_code
+from shared.accounts.login_attempts import LOCKED_ATTRIBUTE
+from shared.accounts.password_reset import complete_password_reset, request_password_reset
+from shared.accounts.passwords import change_password
+from shared.accounts.reset_codes import InvalidResetCode, exchange_code, normalise_code
 
 RESET_EMAIL_SESSION_KEY = "resetpass_reset_email"
 
@@ -60,7 +60,7 @@ class PasswordResetRequestForm(forms.Form):
     )
 
     def save(self, *, request, **_ignored) -> None:
-        request_password_reset(email=self.cleaned_data["email"], **client.origin(request))
+        request_password_reset(email=self.cleaned_data["email"], **request_origin.origin(request))
         # Only what this browser typed, to fill in the code page that follows.
         request.session[RESET_EMAIL_SESSION_KEY] = self.cleaned_data["email"]
 
@@ -114,7 +114,7 @@ class ResetSetPasswordForm(NewPasswordFormMixin, SetPasswordForm):
         complete_password_reset(
             self.user,
             self.cleaned_data["new_password1"],
-            **client.origin(self.request),
+            **request_origin.origin(self.request),
         )
         return self.user
 
@@ -127,7 +127,7 @@ class ChangePasswordForm(NewPasswordFormMixin, PasswordChangeForm):
         change_password(
             self.user,
             self.cleaned_data["new_password1"],
-            **client.origin(self.request),
+            **request_origin.origin(self.request),
             keep_session_key=self.request.session.session_key,
         )
         return self.user

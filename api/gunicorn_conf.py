@@ -16,7 +16,7 @@ accesslog = "-"
 # No query strings in the access log: a reset URL's token must not be kept there.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-logger_class = "api.gunicorn_logging.RedactingLogger"
+logger_class = "api.access_log.RedactingLogger"
 
 # Garbage collection. Django and DRF tie every request into reference cycles (request and view,
 # serializer and fields), so the cyclic collector runs every few requests, and its full

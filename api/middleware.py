@@ -9,18 +9,17 @@ from csp.constants import HEADER
 from csp.middleware import CSPMiddleware
 from django.conf import settings
 
-from shared.browser_sessions import STARTED_AT
+from shared.accounts.browser_sessions import STARTED_AT
 
 
 class AbsoluteSessionLifetimeMiddleware:
     """Browser sessions end ``SESSION_MAX_AGE`` seconds after they began, however active.
 
-    Django gives a session an idle lifetime (``SESSION_COOKIE_AGE``, renewed by every request
-    with ``SESSION_SAVE_EVERY_REQUEST``) but no absolute one: a session kept busy, by its owner
-    or by whoever stole its cookie, would live for ever. The start time is written into the
-    session at login (``shared.browser_sessions``), or the first time a session is seen without
-    one; a session older than the limit is flushed before any view reads it, which signs its
-    user out.
+    Django gives a session an idle lifetime (``SESSION_COOKIE_AGE``, renewed by every request with
+    ``SESSION_SAVE_EVERY_REQUEST``) but no absolute one: a session kept busy, by its owner or by
+    whoever stole its cookie, would live for ever. The start time is written into the session at
+    login (``shared.accounts.browser_sessions``), or the first time a session is seen without one; a
+    session older than the limit is flushed before any view reads it, which signs its user out.
     """
 
     def __init__(self, get_response):

@@ -5,9 +5,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from shared.password_reset import InvalidResetLink, user_for_link
-from shared.passwords import validate_new_password
-from shared.reset_codes import normalise_code
+from shared.accounts.password_reset import InvalidResetLink, user_for_link
+from shared.accounts.passwords import validate_new_password
+from shared.accounts.reset_codes import normalise_code
 
 INVALID_LINK = _("This password reset link is invalid, expired or already used. Ask for a new one.")
 

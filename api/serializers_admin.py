@@ -10,9 +10,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.serializers import StrictCharField, StrictEmailField, password_field
-from shared import webhooks
-from shared.password_hashes import is_recognised_hash
-from shared.user_admin import validate_password_for
+from shared.accounts.password_hashes import is_recognised_hash
+from shared.messaging import webhooks
+from shared.operators.user_admin import validate_password_for
 
 UNKNOWN_HASH = _("No configured password hasher recognises this hash.")
 BOTH_PASSWORDS = _("Give a password or a password hash, not both.")

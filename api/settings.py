@@ -8,12 +8,21 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from shared.config import (
+from shared.accounts.signing_keys import (
+    SigningKeyError,
+    SigningKeys,
+    local_private_key,
+    read_pem_setting,
+    split_public_keys,
+)
+from shared.infra.config import (
     BASE_DIR,
     LOCAL_REDIS_PORT,
     LOCAL_SMTP_PORT,
     VAR_DIR,
     env_bool,
+    env_choice,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -23,13 +32,6 @@ from shared.config import (
     parse_reset_clients,
     parse_throttle_rates,
     secret_key_problem,
-)
-from shared.signing_keys import (
-    SigningKeyError,
-    SigningKeys,
-    local_private_key,
-    read_pem_setting,
-    split_public_keys,
 )
 
 # Off unless set: a bare `docker run` or a forgotten variable must not serve debug pages, the
@@ -54,10 +56,10 @@ RESET_CLIENTS = parse_reset_clients(env_str("RESET_CLIENTS", ""))
 AUTHENTICATION_BACKENDS = [
     # First: refuses every attempt on an identifier with too many recent failures
     # (``login_account``), for the API, the HTML login and the Django admin alike.
-    "shared.login_attempts.AccountLockoutBackend",
+    "shared.accounts.login_attempts.AccountLockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
     # Login by address (the API's ``email`` field).
-    "shared.login_attempts.EmailBackend",
+    "shared.accounts.login_attempts.EmailBackend",
 ]
 
 INSTALLED_APPS = [
@@ -126,7 +128,7 @@ if DB_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgr
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
     # No "SELECT 1" before lending a connection out: that was one more round trip per task. A
     # connection that broke while idle in the pool (a database restart) fails the first query
-    # of one task, which retries in a second or two (workers/registry.py, before any email is
+    # of one task, which retries in a second or two (workers/handler_tasks.py, before any email is
     # sent), and the pool drops it when it comes back in a failed state.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -209,13 +211,13 @@ AUTH_PASSWORD_VALIDATORS = [
         "OPTIONS": {"min_length": env_int("PASSWORD_MIN_LENGTH", 12)},
     },
     {
-        "NAME": "shared.validators.MaximumLengthValidator",
+        "NAME": "shared.accounts.validators.MaximumLengthValidator",
         "OPTIONS": {"max_length": PASSWORD_MAX_LENGTH},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "shared.validators.RepetitiveOrSequentialValidator"},
+    {"NAME": "shared.accounts.validators.RepetitiveOrSequentialValidator"},
     # Asks the Pwned Passwords range API (PWNED_PASSWORDS_URL) at each use; "off" skips it.
-    {"NAME": "shared.validators.BreachedPasswordValidator"},
+    {"NAME": "shared.accounts.validators.BreachedPasswordValidator"},
     # No composition rules (NIST SP 800-63B): length, lists of known passwords and similarity.
 ]
 # The k-anonymity range API: only the first 5 hex characters of the password's SHA-1 are sent.
@@ -260,15 +262,16 @@ REST_FRAMEWORK = {
 }
 
 # Sessions, JWT and browser alike, end this long after their login however active they are
-# (shared/sessions.py, api/middleware.py), besides their idle lifetime.
+# (shared/accounts/sessions.py, api/middleware.py), besides their idle lifetime.
 SESSION_MAX_AGE = env_int("SESSION_MAX_AGE", 30 * 86400)
 REFRESH_TOKEN_LIFETIME = env_int("REFRESH_TOKEN_LIFETIME", 14 * 86400)
 # A browser session idle this long ends; each request it makes starts the time again.
 SESSION_COOKIE_AGE = min(REFRESH_TOKEN_LIFETIME, SESSION_MAX_AGE)
 SESSION_SAVE_EVERY_REQUEST = True
 
-# JWT signing (shared/signing_keys.py): ES256 by default, the key from JWT_SIGNING_KEY (PEM, or
-# file:PATH); with DEBUG on and none set, one made once under var/; with DEBUG off, required.
+# JWT signing (shared/accounts/signing_keys.py): ES256 by default, the key from JWT_SIGNING_KEY
+# (PEM, or file:PATH); with DEBUG on and none set, one made once under var/; with DEBUG off,
+# required.
 JWT_ALGORITHM = env_str("JWT_ALGORITHM", "ES256")
 _jwt_key_setting = env_str("JWT_SIGNING_KEY", "")
 try:
@@ -296,18 +299,19 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("ACCESS_TOKEN_LIFETIME", 5 * 60)),
     # Idle lifetime: each refresh (rotation) starts it again, up to SESSION_MAX_AGE.
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=REFRESH_TOKEN_LIFETIME),
-    # Tokens are made and read through shared/jwt_tokens.py (a kid in each header, verified by
-    # the key it names); these describe the current key for anything using simplejwt's own.
+    # Tokens are made and read through shared/accounts/jwt_tokens.py (a kid in each header, verified
+    # by the key it names); these describe the current key for anything using simplejwt's own.
     "ALGORITHM": JWT_SIGNING_KEYS.algorithm,
     "SIGNING_KEY": JWT_SIGNING_KEYS.signing_key,
     "VERIFYING_KEY": JWT_SIGNING_KEYS.public_pem,
     "AUDIENCE": JWT_AUDIENCE,
     "ISSUER": JWT_ISSUER,
-    "AUTH_TOKEN_CLASSES": ("shared.jwt_tokens.AccessToken",),
+    "AUTH_TOKEN_CLASSES": ("shared.accounts.jwt_tokens.AccessToken",),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
-    # Rotation, reuse detection and revocation are ours (shared/sessions.py), on a whitelist.
+    # Rotation, reuse detection and revocation are ours (shared/accounts/sessions.py), on a
+    # whitelist.
     "ROTATE_REFRESH_TOKENS": False,
     "BLACKLIST_AFTER_ROTATION": False,
     "UPDATE_LAST_LOGIN": False,
@@ -324,19 +328,48 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Celery: broker on Redis; see workers/celery.py for queues, routing and reliability options.
+# Celery: broker on Redis. Queues, routing and the delivery guarantees that are not
+# configuration are in shared/messaging/celery_app.py; what operators tune is here.
 CELERY_BROKER_URL = REDIS_URL
-# Seconds between beat's runs of the outbox relay (shared/broker.py's beat schedule).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis hands an unacknowledged message (its worker died) to another worker after this
+    # long. It must exceed the longest task plus the longest retry countdown
+    # (HANDLER_RETRY_MAX_DELAY), or a waiting retry would be delivered twice.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 900),
+    # How often workers look for such messages: every interval x throttle seconds.
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+    "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 6),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
+    "retry_on_timeout": True,
+}
+# Task events (received, started, succeeded...) are what Flower shows. As in Celery's own
+# default, workers send none until a monitor asks: Flower turns them on in every worker within
+# 5 s of starting (its `enable_events`, every 5 s). Nobody watching, they would be three Redis
+# publishes per task for no one, up to a tenth of an email worker's CPU. CELERY_TASK_EVENTS=1
+# turns them on from the start (for another monitor than Flower).
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_TASK_EVENTS", False)
+# Handlers' retries of transient failures (workers/handler_tasks.py): seconds before the first
+# (doubling each time, with jitter), the cap, and how many: about 17 minutes with the defaults.
+HANDLER_RETRY_BASE = env_float("HANDLER_RETRY_BASE", 2.0)
+HANDLER_RETRY_MAX_DELAY = env_float("HANDLER_RETRY_MAX_DELAY", 600.0)
+HANDLER_MAX_RETRIES = env_int("HANDLER_MAX_RETRIES", 8)
+# How events reach Redis: "redis" writes Celery's task messages straight to it
+# (shared/messaging/celery_wire.py, the fast way); "celery" sends them with app.send_task.
+EVENT_PUBLISH_VIA = env_choice("EVENT_PUBLISH_VIA", "redis", ("redis", "celery"))
+# Seconds between beat's runs of the outbox relay (shared/messaging/celery_app.py's beat schedule).
 OUTBOX_RELAY_INTERVAL = float(env_str("OUTBOX_RELAY_INTERVAL", "5"))
 # Seconds after which an event sent to Redis, and not yet finished by all its handlers, is sent
 # again to those that have not finished: longer than a handler's whole chain of retries (at
 # most about 17 minutes by default) and than the broker's redelivery of a dead worker's tasks
 # (CELERY_VISIBILITY_TIMEOUT, 15 minutes), so that only an event Redis lost is sent again.
 OUTBOX_REDELIVER_AFTER = env_int("OUTBOX_REDELIVER_AFTER", 30 * 60)
-# Webhooks (shared/webhooks.py): private addresses allowed, retries, seconds per delivery.
+# Webhooks (shared/messaging/webhooks.py): private addresses allowed, retries, seconds per delivery.
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 WEBHOOK_MAX_RETRIES = env_int("WEBHOOK_MAX_RETRIES", 8)
 WEBHOOK_TIMEOUT = float(env_str("WEBHOOK_TIMEOUT", "5"))
+# Users per batch of a forced reset (shared/operators/forced_resets.py).
+FORCED_RESET_BATCH_SIZE = env_int("FORCED_RESET_BATCH_SIZE", 500)
 # Dead letters older than this (days) are deleted by beat (maintenance.purge_dead_letters).
 DEAD_LETTER_RETENTION_DAYS = env_int("DEAD_LETTER_RETENTION_DAYS", 30)
 
@@ -386,7 +419,7 @@ CONTENT_SECURITY_POLICY = {
 
 # Debug pages hide settings and environment variables by name (KEY, SECRET, PASS...) and,
 # with this filter, the password inside any URL (DATABASE_URL, REDIS_URL, EMAIL_URL...).
-DEFAULT_EXCEPTION_REPORTER_FILTER = "shared.redaction.SafeExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "shared.infra.redaction.SafeExceptionReporterFilter"
 
 # Our CSRF middleware subclasses Django's (api/csrf.py); the deploy check looks for the exact
 # class path, so it would report CSRF protection as missing. W021 asks for HSTS preload, which
@@ -396,9 +429,9 @@ SILENCED_SYSTEM_CHECKS = ["security.W003", "security.W021"]
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 # Every log record, whichever logger and handler it meets (Django's, runserver's, Celery's,
 # gunicorn's), is redacted when it is made: reset tokens and the passwords inside URLs are cut
-# out (shared/redaction.py). Django's own handlers are replaced by ours, so that no line goes
+# out (shared/infra/redaction.py). Django's own handlers are replaced by ours, so that no line goes
 # out twice or in another shape.
-LOGGING_CONFIG = "shared.redaction.configure_logging"
+LOGGING_CONFIG = "shared.infra.redaction.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -414,8 +447,8 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
         # The breach check logs one warning of its own when it is skipped
-        # (shared/validators.py); the library's error line would repeat it, and httpx's request
-        # line would put each password's hash prefix in the log.
+        # (shared/accounts/validators.py); the library's error line would repeat it, and httpx's
+        # request line would put each password's hash prefix in the log.
         "pwned_passwords_django": {"level": "CRITICAL"},
         "httpx": {"level": "WARNING"},
         # Celery's own two lines per task ("received", "succeeded") show only with

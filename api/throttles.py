@@ -1,4 +1,4 @@
-"""DRF throttles over ``shared.ratelimit``: per client IP, per user, per API key. 429 with
+"""DRF throttles over ``shared.infra.ratelimit``: per client IP, per user, per API key. 429 with
 Retry-After."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 from rest_framework.throttling import BaseThrottle
 
 from api.api_keys import ADMIN_KEY_PARSER
-from api.client import rate_limit_ip
-from shared import ratelimit
+from api.request_origin import rate_limit_ip
+from shared.infra import ratelimit
 
 
 class RedisRateThrottle(BaseThrottle):

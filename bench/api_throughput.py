@@ -34,7 +34,7 @@ KNOWN = "known.person@example.com"
 
 def drain_email_queue() -> None:
     """Drop what our worker has not sent yet, so it does not eat CPU during the next run."""
-    from shared.broker import app
+    from shared.messaging.celery_app import app
 
     app.control.purge()
     time.sleep(2)

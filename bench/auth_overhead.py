@@ -37,7 +37,7 @@ def main() -> None:
     # Production settings: no DEBUG query log skewing the timings.
     os.environ.update(DEBUG="0", SECURE_SSL_REDIRECT="0", SECURE_HSTS_SECONDS="0")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
-    from shared.signing_keys import generate_private_key
+    from shared.accounts.signing_keys import generate_private_key
 
     os.environ.setdefault("JWT_SIGNING_KEY", generate_private_key("ES256"))
     os.environ["PWNED_PASSWORDS_URL"] = "off"  # benchmarks send nothing off this machine
@@ -62,7 +62,7 @@ def main() -> None:
 
     from api.authentication import SessionJWTAuthentication
     from api.views.sessions import SessionListView
-    from shared.sessions import start_session
+    from shared.accounts.sessions import start_session
 
     User = get_user_model()  # noqa: N806
     User.objects.filter(username="bench-auth").delete()

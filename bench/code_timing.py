@@ -38,9 +38,9 @@ def give_codes(live: int, dead: int) -> tuple[list[tuple[str, str]], list[tuple[
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from shared.accounts.password_reset import issue_reset
+    from shared.accounts.reset_codes import count_try
     from shared.models import PasswordResetNonce
-    from shared.password_reset import issue_reset
-    from shared.reset_codes import count_try
 
     User = get_user_model()  # noqa: N806
     live_pairs, dead_pairs = [], []

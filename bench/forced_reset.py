@@ -56,8 +56,8 @@ def run(users: int, timeout: float) -> dict:
         stack.setup_django()
         make_users(users)
         stack.start_email_worker()
-        from shared.forced_resets import BATCH_SIZE, request_forced_reset
         from shared.models import ForcedReset
+        from shared.operators.forced_resets import BATCH_SIZE, request_forced_reset
 
         start = time.monotonic()
         reset = request_forced_reset(user_ids=None, requested_by="bench")

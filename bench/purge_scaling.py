@@ -78,7 +78,7 @@ def time_purge(repeats: int) -> tuple[list[float], int]:
     from django.db import connection
     from django.utils import timezone
 
-    from shared.events import PasswordChangedV1, make_event
+    from shared.messaging.events import PasswordChangedV1, make_event
     from shared.models import RefreshToken, UserSession
     from workers.handlers.password_changed import revoke_user_sessions
 

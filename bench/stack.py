@@ -27,13 +27,15 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from shared.accounts.signing_keys import generate_private_key
 from shared.devservices import free_port
-from shared.signing_keys import generate_private_key
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 BIN = Path(PY).parent
 SCRATCH_DB = "resetpass_bench"
+# Email worker copies get PORT 9101, 9102...: only their node names use it.
+EMAIL_WORKER_PORTS = 9100
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
@@ -63,7 +65,7 @@ def wait_listening(port: int, timeout: float = 30) -> None:
 
 def wait_worker(hostnames: list[str], timeout: float = 60) -> None:
     """Wait until every Celery node in ``hostnames`` answers a ping."""
-    from shared.broker import app
+    from shared.messaging.celery_app import app
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -244,9 +246,12 @@ class Stack:
         wait_http(base + "/healthz")
         return base
 
-    def start_worker(self, name: str = "worker-email", *extra: str, **env: str) -> subprocess.Popen:
-        """The Procfile's command for ``name``; ``extra`` ("--option value" pairs) override its
-        own options or are added to them."""
+    def start_worker(
+        self, name: str = "worker-email", *extra: str, label: str | None = None, **env: str
+    ) -> subprocess.Popen:
+        """The Procfile's command for ``name`` (kept as ``label``, default ``name``, in
+        ``processes``); ``extra`` ("--option value" pairs) override its own options or are
+        added to them."""
         command = procfile_command(name, {**self.env, **env})
         extra_list = list(extra)
         while extra_list:  # "--option value" pairs replace the command's own value
@@ -256,18 +261,23 @@ class Stack:
             else:
                 command += [option, value]
         argv = [PY, *command[1:]] if command[0] == "python" else [PY, "-m", *command]
-        return self.start(name, argv, **env)
+        return self.start(label or name, argv, **env)
 
-    def start_email_worker(self, *extra: str, **env: str) -> subprocess.Popen:
-        """The Procfile's ``worker-email`` (its processes and their threads), once every process
-        answers a ping."""
-        from workers.replicas import default_processes
-
-        process = self.start_worker("worker-email", *extra, **env)
+    def start_email_worker(self, *extra: str, **env: str) -> list[subprocess.Popen]:
+        """The Procfile's ``worker-email`` as ``make run`` starts it: WORKER_PROCESSES copies
+        (honcho's concurrency; one per core by default), each with its own PORT and so its own
+        node name; returns once every copy answers a ping. The first copy is
+        ``processes["worker-email"]``, the others ``worker-email.2`` and so on."""
+        count = int(env.pop("WORKER_PROCESSES", "") or os.cpu_count() or 1)
         host = socket.gethostname()
-        count = int(env.get("WORKER_PROCESSES") or default_processes())
-        wait_worker([f"email-{n}@{host}" for n in range(1, count + 1)])
-        return process
+        copies, nodes = [], []
+        for n in range(1, count + 1):
+            port = str(EMAIL_WORKER_PORTS + n)
+            label = "worker-email" if n == 1 else f"worker-email.{n}"
+            copies.append(self.start_worker("worker-email", *extra, label=label, PORT=port, **env))
+            nodes.append(f"email-{port}@{host}")
+        wait_worker(nodes)
+        return copies
 
     def stop(self, name: str) -> None:
         process = self.processes.pop(name, None)

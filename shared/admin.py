@@ -6,10 +6,10 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.http import HttpResponseRedirect
 
-from api import client
-from shared.dead_letters import replay
+from api import request_origin
+from shared.accounts.passwords import PasswordChangedMeanwhile, swap_password
+from shared.messaging.dead_letters import replay
 from shared.models import DeadLetter, OutboxEvent
-from shared.passwords import PasswordChangedMeanwhile, swap_password
 
 
 @admin.register(DeadLetter)
@@ -67,7 +67,7 @@ class AdminSetPasswordForm(AdminPasswordChangeForm):
 
     def save(self, commit=True):
         request = _admin_request.get()
-        origin = client.device(request) if request is not None else {}
+        origin = request_origin.device(request) if request is not None else {}
         new_password = (
             self.cleaned_data["password1"] if self.cleaned_data["set_usable_password"] else None
         )  # make_password(None) is an unusable password

@@ -8,4 +8,4 @@ class SharedConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from shared import browser_sessions  # noqa: F401 - connects the login signal
+        from shared.accounts import browser_sessions  # noqa: F401 - connects the login signal

@@ -54,7 +54,7 @@ class PasswordResetNonce(models.Model):
     value = models.CharField(max_length=32)
     rotated_at = models.DateTimeField(auto_now=True)
     # The code mailed with the newest link, as a keyed hash over it and the state the link's
-    # token covers (``shared.reset_codes``); empty when no code is live.
+    # token covers (``shared.accounts.reset_codes``); empty when no code is live.
     code_hash = models.CharField(max_length=64, blank=True, default="")
     code_expires_at = models.DateTimeField(null=True, blank=True)
 
@@ -189,7 +189,7 @@ class ForcedReset(models.Model):
 class WebhookSubscription(models.Model):
     """Another system's URL that receives the events it names, signed with its own secret
     (Standard Webhooks). The secret is kept as it is, since signing needs it; the admin API
-    shows it once, when the subscription is made (``shared/webhooks.py``)."""
+    shows it once, when the subscription is made (``shared/messaging/webhooks.py``)."""
 
     url = models.URLField(max_length=2000)
     events = models.JSONField(help_text="The event types it receives.")
@@ -227,7 +227,7 @@ class ResetCodeTries(models.Model):
     """Code exchanges tried for one address since its newest code was mailed.
 
     Keyed by a keyed hash of the normalised address, and written on every exchange, for
-    addresses with an account or without one alike (``shared.reset_codes``): a wrong code
+    addresses with an account or without one alike (``shared.accounts.reset_codes``): a wrong code
     and an unknown address then cost the same write. The count starts again at the first
     try after a newer code was mailed (``window_start``), so mailing a code writes nothing
     here; rows are purged RESET_CODE_TIMEOUT after their last try.

@@ -6,8 +6,8 @@ import kombu.pools
 from django.conf import settings
 from kombu import Connection
 
-from shared import redis_client
-from shared.broker import app, broker_for, use_broker
+from shared.infra import redis_client
+from shared.messaging.celery_app import app, broker_for, use_broker
 
 
 def use_redis(url: str) -> None:

@@ -67,7 +67,7 @@ def fake_redis(monkeypatch, settings):
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(kombu.transport.redis.Channel, "connection_class", FakeConnection)
-    monkeypatch.setattr("shared.redis_client.connection_class", FakeConnection)
+    monkeypatch.setattr("shared.infra.redis_client.connection_class", FakeConnection)
     use_redis("redis://fake-redis:6379/0")
     client = fakeredis.FakeRedis(server=server)
     client.server = server
@@ -113,7 +113,7 @@ def _fresh_rate_limits():
     an account in a later test). Nothing to clear when no Redis answers there."""
     from redis.exceptions import RedisError
 
-    from shared.redis_client import get_redis
+    from shared.infra.redis_client import get_redis
 
     try:
         client = get_redis()
@@ -134,13 +134,13 @@ def _no_breach_lookups(settings):
 @pytest.fixture(autouse=True)
 def _no_webhook_lookups(monkeypatch):
     """Tests look no name up for a webhook: in this process, only IP literals resolve (tests
-    that need a name stub ``shared.webhooks.getaddrinfo`` themselves)."""
+    that need a name stub ``shared.messaging.webhooks.getaddrinfo`` themselves)."""
     import socket
 
     def numeric_only(host, port, *args, **kwargs):
         return socket.getaddrinfo(host, port, *args, flags=socket.AI_NUMERICHOST)
 
-    monkeypatch.setattr("shared.webhooks.getaddrinfo", numeric_only)
+    monkeypatch.setattr("shared.messaging.webhooks.getaddrinfo", numeric_only)
 
 
 @pytest.fixture

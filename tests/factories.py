@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from shared.tokens import reset_token_generator
+from shared.accounts.reset_tokens import reset_token_generator
 
 PASSWORD = "an-old-long-passphrase"
 NEW_PASSWORD = "a-brand-new-long-passphrase"

@@ -12,7 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
-from shared.signing_keys import generate_private_key
+from shared.accounts.signing_keys import generate_private_key
 from tests.brokers import connection_to
 from tests.waiting import eventually
 

@@ -8,12 +8,12 @@ import uuid
 
 from django.contrib.auth import get_user_model
 
-from shared import forced_resets
-from shared.broker import app
+from shared.accounts.password_reset import email_of
+from shared.messaging.celery_app import app
 from shared.models import ProcessedEvent
-from shared.password_reset import email_of
+from shared.operators import forced_resets
+from workers.handler_tasks import MAX_RETRIES, describe, is_transient, retry_countdown
 from workers.handlers.password_reset import mail_reset_link
-from workers.registry import MAX_RETRIES, describe, is_transient, retry_countdown
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import os
 # one connection per busy thread at most.
 os.environ.setdefault("DB_POOL_SIZE", "32")
 
-from shared.broker import app  # noqa: E402
+from shared.messaging.celery_app import app  # noqa: E402
 
 app.conf.imports = (
     "workers.handlers.password_reset",

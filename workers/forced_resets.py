@@ -1,10 +1,10 @@
 """Forced resets on the ``email`` workers: ``forced_resets.start`` cuts the users into batches,
 each ``forced_resets.batch`` ends every session of its users and mails each a reset link.
 
-A batch is idempotent: each user handled is recorded (``shared.forced_resets.record``) right
-after their mail, and a redelivered or retried batch skips them. A transient failure (SMTP,
-database) retries the batch with backoff; when retries run out, the users left are counted
-as failed, so the reset still finishes and says how many were not mailed.
+A batch is idempotent: each user handled is recorded (``shared.operators.forced_resets.record``)
+right after their mail, and a redelivered or retried batch skips them. A transient failure (SMTP,
+database) retries the batch with backoff; when retries run out, the users left are counted as
+failed, so the reset still finishes and says how many were not mailed.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import logging
 from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth import get_user_model
 
-from shared import forced_resets
-from shared.broker import app
-from shared.password_reset import email_of
+from shared.accounts.password_reset import email_of
+from shared.messaging.celery_app import app
+from shared.operators import forced_resets
+from workers.handler_tasks import MAX_RETRIES, describe, is_transient, retry_countdown
 from workers.handlers.password_reset import mail_reset_link
-from workers.registry import MAX_RETRIES, describe, is_transient, retry_countdown
 
 log = logging.getLogger(__name__)
 

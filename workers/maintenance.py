@@ -1,4 +1,4 @@
-"""Periodic tasks (scheduled by Celery beat, see shared/broker.py)."""
+"""Periodic tasks (scheduled by Celery beat, see shared/messaging/celery_app.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from shared import reset_codes
-from shared.broker import app
+from shared.accounts import reset_codes
+from shared.accounts.sessions import purge_expired
+from shared.messaging.celery_app import app
+from shared.messaging.outbox import relay_outbox as relay_outbox_service
+from shared.messaging.outbox import settle_outbox
 from shared.models import DeadLetter, ProcessedEvent
-from shared.publisher import relay_outbox as relay_outbox_service
-from shared.publisher import settle_outbox
-from shared.sessions import purge_expired
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.generic.edit import FormView
 
-from api.client import no_store_no_referrer, rate_limit_ip
 from api.forms import (
     RESET_EMAIL_SESSION_KEY,
     ChangePasswordForm,
@@ -23,12 +22,13 @@ from api.forms import (
     ResetCodeForm,
     ResetSetPasswordForm,
 )
-from shared import ratelimit
-from shared.browser_sessions import session_key_cycled
+from api.request_origin import no_store_no_referrer, rate_limit_ip
+from shared.accounts.browser_sessions import session_key_cycled
+from shared.accounts.password_reset import InvalidResetLink
+from shared.accounts.passwords import PasswordChangedMeanwhile
+from shared.accounts.reset_tokens import reset_token_generator
+from shared.infra import ratelimit
 from shared.models import UserSession
-from shared.password_reset import InvalidResetLink
-from shared.passwords import PasswordChangedMeanwhile
-from shared.tokens import reset_token_generator
 
 
 def _no_referrer(view):

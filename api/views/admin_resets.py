@@ -20,9 +20,9 @@ from api.serializers_admin import (
 )
 from api.views.admin import AdminAPIView
 from api.views.admin_users import NO_SUCH_USER
-from shared import forced_resets, user_admin
+from shared.accounts.password_reset import issue_reset
 from shared.models import ForcedReset
-from shared.password_reset import issue_reset
+from shared.operators import forced_resets, user_admin
 
 NO_SUCH_RESET = _("No such forced reset.")
 UNKNOWN_IDS = _("No user has these ids: %(ids)s.")

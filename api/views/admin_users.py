@@ -15,7 +15,7 @@ from api.serializers_admin import (
     AdminUserUpdateSerializer,
 )
 from api.views.admin import AdminAPIView
-from shared import user_admin
+from shared.operators import user_admin
 
 USERNAME_TAKEN = _("A user with that username already exists.")
 NO_SUCH_USER = _("No such user.")

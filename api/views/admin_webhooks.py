@@ -14,9 +14,9 @@ from api.serializers_admin import (
     WebhookSubscriptionSerializer,
 )
 from api.views.admin import AdminAPIView
-from shared import webhooks
+from shared.messaging import webhooks
 from shared.models import WebhookSubscription
-from shared.user_admin import MAX_USER_ID as MAX_ID
+from shared.operators.user_admin import MAX_USER_ID as MAX_ID
 
 NO_SUCH_WEBHOOK = _("No such webhook subscription.")
 

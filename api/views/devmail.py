@@ -14,7 +14,7 @@ from django.conf import settings
 from django.http import Http404
 from django.shortcuts import render
 
-from shared.config import VAR_DIR
+from shared.infra.config import VAR_DIR
 
 
 def mail_dir() -> Path:

@@ -8,7 +8,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from shared.redis_client import get_redis
+from shared.infra.redis_client import get_redis
 
 
 @never_cache

@@ -11,15 +11,14 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from api import client
+from api import request_origin
 from api.authentication import SessionJWTAuthentication
 from api.serializers import PasswordChangedSerializer, PasswordChangeSerializer
 from api.throttles import ChangeUserThrottle
 from api.views.password_reset import ResetResponseMixin
 from api.views.sessions import SESSION_ENDED
-from shared.password_change import change_password
-from shared.passwords import PasswordChangedMeanwhile
-from shared.sessions import FAMILY_CLAIM, SessionError
+from shared.accounts.passwords import PasswordChangedMeanwhile, change_password
+from shared.accounts.sessions import FAMILY_CLAIM, SessionError
 
 PASSWORD_CHANGED = _("Your password has been changed. Your other sessions have ended.")
 
@@ -46,7 +45,7 @@ class PasswordChangeView(ResetResponseMixin, GenericAPIView):
             pair = change_password(
                 request.user,
                 serializer.validated_data["new_password1"],
-                **client.origin(request),
+                **request_origin.origin(request),
                 keep_token_family=uuid.UUID(str(request.auth[FAMILY_CLAIM])),
             )
         except (PasswordChangedMeanwhile, SessionError, KeyError, ValueError):

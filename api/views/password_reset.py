@@ -8,7 +8,7 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from api import client
+from api import request_origin
 from api.serializers import (
     INVALID_CODE,
     INVALID_LINK,
@@ -19,8 +19,12 @@ from api.serializers import (
     ResetLinkPairSerializer,
 )
 from api.throttles import CodeIPThrottle, ConfirmIPThrottle, ResetIPThrottle
-from shared.password_reset import InvalidResetLink, complete_password_reset, request_password_reset
-from shared.reset_codes import InvalidResetCode, exchange_code
+from shared.accounts.password_reset import (
+    InvalidResetLink,
+    complete_password_reset,
+    request_password_reset,
+)
+from shared.accounts.reset_codes import InvalidResetCode, exchange_code
 
 RESET_REQUESTED = _("If an account uses this address, a link to reset its password is on its way.")
 RESET_DONE = _("Your password has been reset. You can now log in with it.")
@@ -33,7 +37,7 @@ class ResetResponseMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        return client.no_store_no_referrer(response)
+        return request_origin.no_store_no_referrer(response)
 
 
 class PasswordResetView(ResetResponseMixin, GenericAPIView):
@@ -58,7 +62,7 @@ class PasswordResetView(ResetResponseMixin, GenericAPIView):
         request_password_reset(
             email=serializer.validated_data["email"],
             client=serializer.validated_data.get("client"),
-            **client.origin(request),
+            **request_origin.origin(request),
         )
         return Response({"detail": RESET_REQUESTED}, status=status.HTTP_202_ACCEPTED)
 
@@ -118,7 +122,7 @@ class PasswordResetConfirmView(ResetResponseMixin, GenericAPIView):
             complete_password_reset(
                 serializer.validated_data["user"],
                 serializer.validated_data["new_password1"],
-                **client.origin(request),
+                **request_origin.origin(request),
             )
         except InvalidResetLink:
             return Response({"token": [INVALID_LINK]}, status=status.HTTP_400_BAD_REQUEST)

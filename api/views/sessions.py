@@ -15,7 +15,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from api import client
+from api import request_origin
 from api.authentication import SessionJWTAuthentication
 from api.serializers import (
     DetailSerializer,
@@ -25,8 +25,8 @@ from api.serializers import (
     TokenPairSerializer,
 )
 from api.throttles import LoginIPThrottle
-from shared import sessions
-from shared.login_attempts import LOCKED_ATTRIBUTE
+from shared.accounts import sessions
+from shared.accounts.login_attempts import LOCKED_ATTRIBUTE
 
 BAD_CREDENTIALS = _("Unable to log in with the provided credentials.")
 ACCOUNT_LOCKED = _("Too many failed attempts to log in to this account. Try again later.")
@@ -57,7 +57,7 @@ class LoginView(TokenEndpointMixin, GenericAPIView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        # By username (ModelBackend) or by address (shared.login_attempts.EmailBackend); an
+        # By username (ModelBackend) or by address (shared.accounts.login_attempts.EmailBackend); an
         # unknown one costs a password hash as a known one does.
         who = {"email": data["email"]} if data.get("email") else {"username": data["username"]}
         user = authenticate(request, password=data["password"], **who)
@@ -67,7 +67,7 @@ class LoginView(TokenEndpointMixin, GenericAPIView):
                 raise Throttled(math.ceil(locked_for), str(ACCOUNT_LOCKED))
             raise AuthenticationFailed(BAD_CREDENTIALS)
         user_logged_in.send(sender=user.__class__, request=request, user=user)
-        pair = sessions.start_session(user, **client.device(request))
+        pair = sessions.start_session(user, **request_origin.device(request))
         return Response({"access": pair.access, "refresh": pair.refresh})
 
 
@@ -85,7 +85,7 @@ class RefreshView(TokenEndpointMixin, GenericAPIView):
         try:
             pair = sessions.rotate(
                 serializer.validated_data["refresh"], get_user_model(),
-                **client.device(request),
+                **request_origin.device(request),
             )  # fmt: skip
         except sessions.SessionError:
             raise AuthenticationFailed(SESSION_ENDED, code="token_not_valid") from None

@@ -23,8 +23,8 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
-from shared.config import LOCAL_SMTP_PORT, VAR_DIR
 from shared.devservices import free_port
+from shared.infra.config import LOCAL_SMTP_PORT, VAR_DIR
 
 
 class MailSinkHandler:

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from shared.config import LOCAL_REDIS_PORT, VAR_DIR
 from shared.devservices import free_port, stop_process
+from shared.infra.config import LOCAL_REDIS_PORT, VAR_DIR
 
 
 def server_path() -> str:

@@ -14,10 +14,10 @@ import pytest
 import redis
 from django.db import connections
 
-from shared.broker import app
 from shared.devservices.mailsink import MailSink
 from shared.devservices.redis import RedisServer
-from shared.redis_client import get_redis
+from shared.infra.redis_client import get_redis
+from shared.messaging.celery_app import app
 from tests.brokers import reset_connections, use_redis
 from tests.integration.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.processes import CeleryWorker, worker_env

@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import connection
 
-from shared.broker import app
+from shared.messaging.celery_app import app
 from shared.models import DeadLetter
 from tests.brokers import connection_to
 from tests.processes import CeleryWorker, worker_env

@@ -9,8 +9,8 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from shared.api_keys import create_api_key
 from shared.models import RefreshToken
+from shared.operators.api_keys import create_api_key
 from tests.api_client import Device
 from tests.factories import PASSWORD, make_user
 from tests.waiting import eventually

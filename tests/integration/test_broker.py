@@ -11,8 +11,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from kombu import Connection, Exchange, Queue
 
-from shared.broker import app
-from shared.redis_transport import Transport
+from shared.messaging.celery_app import app
+from shared.messaging.redis_transport import Transport
 from tests.waiting import eventually
 
 RESET_URL = "/api/auth/password/reset/"
@@ -29,7 +29,7 @@ def channel(redis_url):
 def test_the_workers_broker_connection_uses_the_shared_client_transport(redis_url):
     with app.connection_for_read() as connection:
         assert isinstance(connection.transport, Transport)
-        assert connection.as_uri().startswith("shared.redis_transport:Transport://")
+        assert connection.as_uri().startswith("shared.messaging.redis_transport:Transport://")
 
 
 def test_a_channel_hands_out_one_client_until_its_pool_is_replaced(channel):

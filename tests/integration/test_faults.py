@@ -15,9 +15,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
-from shared import ratelimit
 from shared.devservices.mailsink import MailSink
 from shared.devservices.redis import RedisServer
+from shared.infra import ratelimit
 from shared.models import DeadLetter, OutboxEvent
 from tests.api_client import Device
 from tests.brokers import reset_connections, use_redis

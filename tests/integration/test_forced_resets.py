@@ -8,7 +8,7 @@ import json
 import pytest
 from django.test import Client
 
-from shared.api_keys import create_api_key
+from shared.operators.api_keys import create_api_key
 from tests.api_client import Device
 from tests.factories import PASSWORD, make_user
 from tests.waiting import eventually

@@ -11,7 +11,7 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 
-from shared.signing_keys import SigningKeys, generate_private_key
+from shared.accounts.signing_keys import SigningKeys, generate_private_key
 from tests.processes import PRODUCTION, django_settings
 
 PASSWORD = "an-old-long-passphrase"

@@ -9,8 +9,8 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 
-from shared.broker import app
 from shared.devservices.redis import RedisServer
+from shared.messaging.celery_app import app
 from tests.brokers import use_redis
 from tests.conftest import set_rates
 from tests.processes import CeleryWorker, worker_env

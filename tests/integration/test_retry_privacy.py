@@ -10,8 +10,8 @@ import threading
 import pytest
 from django.test import Client
 
-from shared.broker import app
 from shared.devservices.mailsink import MailSink
+from shared.messaging.celery_app import app
 from tests.factories import make_user
 from tests.processes import CeleryWorker, worker_env
 from tests.waiting import eventually

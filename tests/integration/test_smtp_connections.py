@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from shared.config import parse_email_url
 from shared.devservices.mailsink import MailSink
+from shared.infra.config import parse_email_url
 from workers import emails
 
 

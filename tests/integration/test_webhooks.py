@@ -13,9 +13,9 @@ import pytest
 import redis
 from django.test import Client
 
-from shared.api_keys import create_api_key
-from shared.broker import app
+from shared.messaging.celery_app import app
 from shared.models import RefreshToken
+from shared.operators.api_keys import create_api_key
 from tests.api_client import Device
 from tests.brokers import reset_connections, use_redis
 from tests.factories import NEW_PASSWORD, PASSWORD, make_user

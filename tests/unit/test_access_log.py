@@ -10,7 +10,7 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
 from api import gunicorn_conf
-from api.gunicorn_logging import RedactingLogger
+from api.access_log import RedactingLogger
 
 TOKEN_PATH = "/accounts/reset/MQ/cn2a3b-0123456789abcdef0123456789abcdef/"
 

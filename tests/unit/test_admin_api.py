@@ -14,9 +14,9 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
-from shared.api_keys import create_api_key
-from shared.events import AccountLockedV1, make_event
+from shared.messaging.events import AccountLockedV1, make_event
 from shared.models import RefreshToken, UserSession
+from shared.operators.api_keys import create_api_key
 from tests.api_client import Device
 from tests.conftest import queued_messages
 from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user

@@ -10,9 +10,9 @@ from django.core.management.base import CommandError
 from django.test import Client
 from rest_framework_api_key.models import APIKey
 
-from shared import sessions
-from shared.api_keys import create_api_key, revoke_api_key
+from shared.accounts import sessions
 from shared.models import WebhookSubscription
+from shared.operators.api_keys import create_api_key, revoke_api_key
 from tests.conftest import set_rates
 from tests.factories import make_user
 

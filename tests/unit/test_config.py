@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import (
+from shared.infra.config import (
     ConfigError,
     parse_email_url,
     parse_redis_url,
@@ -144,8 +144,12 @@ print(json.dumps([mode, second_writer]))
     assert json.loads(result.stdout) == ["wal", "database is locked"]
 
 
+# The Celery application, as an expression _settings can evaluate.
+CELERY_APP = "__import__('shared.messaging.celery_app', fromlist='_').app"
+
+
 def test_beat_relays_the_outbox_as_often_as_outbox_relay_interval_says():
-    expression = "__import__('shared.broker').broker.app.conf.beat_schedule['relay-outbox']"
+    expression = CELERY_APP + ".conf.beat_schedule['relay-outbox']"
     every = [
         json.loads(result.stdout)["schedule"]
         for result in (_settings(expression), _settings(expression, OUTBOX_RELAY_INTERVAL="2.5"))
@@ -248,14 +252,13 @@ def test_bad_sentinel_urls_are_refused(url):
 def test_workers_and_flower_get_the_sentinel_transport_and_the_master_name():
     url = "sentinel://127.0.0.1:26379;sentinel://127.0.0.1:26380?master=main"
     result = _settings(
-        "[__import__('shared.broker').broker.app.conf.broker_url, "
-        "__import__('shared.broker').broker.app.conf.broker_transport, "
-        "__import__('shared.broker').broker.app.conf.broker_transport_options['master_name']]",
+        f"[{CELERY_APP}.conf.broker_url, {CELERY_APP}.conf.broker_transport, "
+        f"{CELERY_APP}.conf.broker_transport_options['master_name']]",
         REDIS_URL=url,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [
         "sentinel://127.0.0.1:26379/0;sentinel://127.0.0.1:26380/0",
-        "shared.redis_transport:SentinelTransport",
+        "shared.messaging.redis_transport:SentinelTransport",
         "main",
     ]

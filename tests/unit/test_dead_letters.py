@@ -10,14 +10,14 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from shared.broker import app
-from shared.events import PasswordResetRequestedV1, make_event
+from shared.messaging.celery_app import app
+from shared.messaging.events import PasswordResetRequestedV1, make_event
 from shared.models import DeadLetter
 from tests.conftest import queued_messages
 from tests.factories import make_user
+from workers.handler_tasks import MAX_RETRIES
 from workers.handlers import password_reset
 from workers.maintenance import purge_dead_letters
-from workers.registry import MAX_RETRIES
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from shared.events import (
+from shared.messaging.events import (
     SUBSCRIPTIONS,
     EventError,
     PasswordResetRequestedV1,

@@ -14,11 +14,11 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from shared.api_keys import create_api_key
-from shared.broker import app
-from shared.events import PasswordChangedV1, make_event
-from shared.forced_resets import make_passwords_unusable
+from shared.messaging.celery_app import app
+from shared.messaging.events import PasswordChangedV1, make_event
 from shared.models import ForcedReset, OutboxEvent
+from shared.operators.api_keys import create_api_key
+from shared.operators.forced_resets import make_passwords_unusable
 from tests.api_client import Device
 from tests.conftest import queued_messages
 from tests.factories import NEW_PASSWORD, PASSWORD, make_user
@@ -233,7 +233,7 @@ def test_no_password_changed_notice_follows_a_forced_reset(alice):
 
 
 def test_all_covers_every_active_user_and_no_inactive_one(admin, fake_redis, monkeypatch):
-    monkeypatch.setattr("shared.forced_resets.BATCH_SIZE", 2)
+    monkeypatch.setattr("shared.operators.forced_resets.BATCH_SIZE", 2)
     active = users(5)
     make_user("gone", "gone@example.com", is_active=False)
 
@@ -256,7 +256,7 @@ def test_progress_is_queued_until_a_worker_starts_it(admin, alice):
 
 
 def test_batches_show_user_ids_and_never_addresses(admin, fake_redis, monkeypatch):
-    monkeypatch.setattr("shared.forced_resets.BATCH_SIZE", 2)
+    monkeypatch.setattr("shared.operators.forced_resets.BATCH_SIZE", 2)
     first, second, third = users(3)
     reset_id = admin.post("forced-resets/", {"all": True}).json()["id"]
     [start] = queued_messages(fake_redis, "email")

@@ -10,14 +10,14 @@ import pytest
 from celery.worker.request import Request
 from django.db import DatabaseError, OperationalError
 
-from shared.broker import app
-from shared.events import PasswordResetRequestedV1, make_event
-from shared.publisher import send_to_broker
+from shared.messaging import celery_wire
+from shared.messaging.celery_app import app
+from shared.messaging.events import PasswordResetRequestedV1, make_event
 from tests.conftest import queued_messages
 from tests.factories import make_user
-from workers import registry
+from workers import handler_tasks
+from workers.handler_tasks import MAX_RETRIES, is_transient, retry_countdown
 from workers.handlers import password_reset
-from workers.registry import MAX_RETRIES, is_transient, retry_countdown
 
 
 @pytest.mark.parametrize(
@@ -108,9 +108,9 @@ def test_a_retried_task_still_shows_no_address_in_flower(
 
     monkeypatch.setattr(password_reset, "send_templated_email", refuse)
     if not dead_letters_writable:
-        monkeypatch.setattr(registry.dead_letters, "record", database_down)
+        monkeypatch.setattr(handler_tasks.dead_letters, "record", database_down)
     message = make_event(PasswordResetRequestedV1(email="mike@example.org")).to_message()
-    send_to_broker(message)
+    celery_wire.send(message)
 
     work_off_one("email")
 
@@ -132,4 +132,4 @@ def test_a_retried_task_still_shows_no_address_in_flower(
     ],
 )
 def test_what_a_malformed_message_claims_is_not_shown_for_it(message):
-    assert "mike@example.org" not in registry.task_argsrepr(message)
+    assert "mike@example.org" not in handler_tasks.task_argsrepr(message)

@@ -10,7 +10,7 @@ import pytest
 from django.db import InterfaceError, OperationalError
 from django.test import Client
 
-from shared import sessions
+from shared.accounts import sessions
 from tests.conftest import queued_messages, set_rates
 from tests.factories import NEW_PASSWORD, PASSWORD, make_user
 
@@ -329,8 +329,8 @@ def down(exc_class=OperationalError):
 
 DB_FLOWS = {
     "login": "api.views.sessions.authenticate",
-    "refresh": "shared.sessions.rotate",
-    "logout": "shared.sessions.end_session",
+    "refresh": "shared.accounts.sessions.rotate",
+    "logout": "shared.accounts.sessions.end_session",
     "reset": "api.views.password_reset.request_password_reset",
     "confirm": "api.serializers.user_for_link",
     "change": "api.views.password_change.change_password",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from shared import redaction
+from shared.infra import redaction
 from tests.processes import PRODUCTION, django_run, settings_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +30,8 @@ MODES = {
 # Loggers that a request's path can reach: Django's (and their default handlers, which write
 # to the console and mail ADMINS), runserver's, Celery's, gunicorn's, ours, and the root.
 LOGGERS = ["", "django", "django.request", "django.server", "django.security.csrf", "celery",
-           "celery.app.trace", "gunicorn.error", "gunicorn.access", "shared.publisher",
-           "workers.registry", "py.warnings"]  # fmt: skip
+           "celery.app.trace", "gunicorn.error", "gunicorn.access", "shared.messaging.publisher",
+           "workers.handler_tasks", "py.warnings"]  # fmt: skip
 
 
 @pytest.mark.spawns

@@ -17,7 +17,7 @@ import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import Client
 
-from shared.redaction import hash_for_log
+from shared.infra.redaction import hash_for_log
 from tests.api_client import Device
 from tests.conftest import set_rates
 from tests.factories import PASSWORD, make_user
@@ -89,12 +89,12 @@ def test_the_lockout_fails_open_when_redis_is_down_and_logs_each_miss(
     lockout, alice, fake_redis, caplog
 ):
     fake_redis.server.connected = False
-    with caplog.at_level(logging.WARNING, logger="shared.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="shared.infra.ratelimit"):
         wrong = Device().login("not-the-password", username="alice")
         right = Device().login(PASSWORD, username="alice")
     assert (wrong.status_code, right.status_code) == (401, 200)
     down = "Redis unavailable: FakeRedis is emulating a connection error."
-    assert [r.getMessage() for r in caplog.records if r.name == "shared.ratelimit"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "shared.infra.ratelimit"] == [
         f"rate limit login_account not applied, {down}",
         f"rate limit login_account not recorded, {down}",
         f"rate limit login_account not applied, {down}",
@@ -118,9 +118,9 @@ def test_a_known_and_an_unknown_address_lock_identically(lockout, alice):
 
 def test_a_refused_login_is_logged_under_the_accounts_tag_not_its_name(lockout, alice, caplog):
     fail(LIMIT, username="alice")
-    with caplog.at_level(logging.WARNING, logger="shared.login_attempts"):
+    with caplog.at_level(logging.WARNING, logger="shared.accounts.login_attempts"):
         Device().login(PASSWORD, username="ALICE")
-    lines = [r.getMessage() for r in caplog.records if r.name == "shared.login_attempts"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "shared.accounts.login_attempts"]
     # The tag other log lines give alice, so an operator can follow one account's story.
     assert lines == [f"login refused: {hash_for_log('alice')} has too many failed attempts"]
 

@@ -13,8 +13,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from shared.messaging.outbox import settle_outbox
 from shared.models import DeadLetter, OutboxEvent, ProcessedEvent
-from shared.publisher import settle_outbox
 from tests.api_client import Device
 from tests.conftest import queued_messages
 from tests.factories import NEW_PASSWORD, PASSWORD, make_user

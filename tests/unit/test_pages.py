@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.redaction import redact
+from shared.infra.redaction import redact
 from tests.conftest import queued_messages
 
 

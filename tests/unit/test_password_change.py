@@ -163,7 +163,7 @@ def test_a_browser_that_changed_its_password_can_still_be_signed_out_remotely(al
     it, so the workers (a later reset, a locked account) still end this session."""
     from django.utils import timezone
 
-    from shared.browser_sessions import end_browser_sessions
+    from shared.accounts.browser_sessions import end_browser_sessions
 
     here = Client()
     here.post("/accounts/login/", {"username": "alice", "password": PASSWORD})

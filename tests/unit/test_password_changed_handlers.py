@@ -15,7 +15,7 @@ from django.contrib.sessions.models import Session
 from django.core import mail
 from django.utils import timezone
 
-from shared.events import PasswordChangedV1, make_event
+from shared.messaging.events import PasswordChangedV1, make_event
 from shared.models import ProcessedEvent, RefreshToken, UserSession
 from tests.factories import make_user
 from workers.handlers.password_changed import revoke_user_sessions, send_password_changed_notice

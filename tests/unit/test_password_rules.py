@@ -19,7 +19,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from shared.validators import RepetitiveOrSequentialValidator
+from shared.accounts.validators import RepetitiveOrSequentialValidator
 from tests.api_client import Device
 from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user
 

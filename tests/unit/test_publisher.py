@@ -6,9 +6,10 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
-from shared.events import PasswordResetRequestedV1, make_event
+from shared.messaging.events import PasswordResetRequestedV1, make_event
+from shared.messaging.outbox import relay_outbox
+from shared.messaging.publisher import publish
 from shared.models import OutboxEvent
-from shared.publisher import publish, relay_outbox
 from tests.conftest import queued_messages
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -91,16 +92,16 @@ def test_messages_are_what_celery_itself_would_write(fake_redis, payload):
     upgrade could leave workers unable to read them."""
     from django.utils import timezone
 
-    from shared.broker import app
-    from shared.events import SUBSCRIPTIONS, PasswordChangedV1
-    from shared.publisher import send_to_broker, task_id_for
+    from shared.messaging.celery_app import app
+    from shared.messaging.celery_wire import send, task_id_for
+    from shared.messaging.events import SUBSCRIPTIONS, PasswordChangedV1
 
     if payload == "reset":
         event = reset_event()
     else:
         event = make_event(PasswordChangedV1(user_id=7, reason="change", changed_at=timezone.now()))
     message = event.to_message()
-    send_to_broker(message)
+    send(message)
     ours = {}
     for sub in SUBSCRIPTIONS[event.type]:
         [raw] = fake_redis.lrange(sub.queue, 0, -1)
@@ -147,11 +148,11 @@ def test_a_reset_is_answered_before_redis_acknowledges_it(fake_redis, monkeypatc
     reads Redis's acknowledgement only when the server closes the response, once it is sent."""
     from django.core.handlers.wsgi import WSGIHandler
 
-    import shared.publisher as publisher
+    from shared.messaging import celery_wire
 
     read = []
-    real_read = publisher._read_replies
-    monkeypatch.setattr(publisher, "_read_replies", lambda unread: read.append(real_read(unread)))
+    real_read = celery_wire._read_replies
+    monkeypatch.setattr(celery_wire, "_read_replies", lambda unread: read.append(real_read(unread)))
 
     statuses = []
     response = WSGIHandler()(_reset_environ("a@example.com"), lambda s, h: statuses.append(s))
@@ -186,7 +187,7 @@ def test_a_reset_redis_refuses_after_the_answer_lands_in_the_outbox(fake_redis, 
 def test_published_resets_give_their_redis_connection_back(fake_redis, client):
     import json
 
-    from shared.redis_client import get_redis
+    from shared.infra.redis_client import get_redis
 
     for i in range(5):
         client.post("/api/auth/password/reset/", json.dumps({"email": f"u{i}@example.com"}),
@@ -202,7 +203,7 @@ def test_a_forked_process_names_itself_as_the_origin(fake_redis):
     import json
     import os
 
-    from shared.publisher import task_messages
+    from shared.messaging.celery_wire import task_messages
 
     message = reset_event().to_message()
 
@@ -220,3 +221,59 @@ def test_a_forked_process_names_itself_as_the_origin(fake_redis):
     child_origin = os.read(read_end, 1000).decode()
     os.close(read_end)
     assert child_origin.startswith(f"gen{pid}@")
+
+
+def _as_a_worker_reads_it(raw: bytes, queue: str) -> dict:
+    """A task message as the worker sees it, without what differs per message or per
+    publishing process (delivery tag, reply queue, origin). Celery's producer also copies
+    argsrepr and kwargsrepr into the properties, where nothing reads them (the headers have
+    them)."""
+    envelope = _decoded(raw)
+    headers = {k: v for k, v in envelope["headers"].items() if k != "origin"}
+    skip = ("delivery_tag", "reply_to", "argsrepr", "kwargsrepr")
+    properties = {k: v for k, v in envelope["properties"].items() if k not in skip}
+    return {"queue": queue, "headers": headers, "properties": properties, "body": envelope["body"]}
+
+
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["at once", "after commit"])
+def test_both_publishing_paths_deliver_the_same_event(fake_redis, settings, in_transaction):
+    """EVENT_PUBLISH_VIA=celery (Celery's own producer) and the default fast path put the same
+    task messages on the same queues, for every handler of the event, inside a transaction or
+    not: switching is safe while workers run."""
+    from django.utils import timezone
+
+    from shared.messaging.events import SUBSCRIPTIONS, PasswordChangedV1
+
+    event = make_event(PasswordChangedV1(user_id=7, reason="change", changed_at=timezone.now()))
+    queues = sorted({sub.queue for sub in SUBSCRIPTIONS[event.type]})
+    seen = {}
+    for via in ("redis", "celery"):
+        settings.EVENT_PUBLISH_VIA = via
+        if in_transaction:
+            with transaction.atomic():
+                publish(event)
+            OutboxEvent.objects.all().delete()  # the next path writes the same id
+        else:
+            publish(event)
+        seen[via] = sorted(
+            (_as_a_worker_reads_it(raw, queue) for queue in queues
+             for raw in fake_redis.lrange(queue, 0, -1)),
+            key=lambda m: m["headers"]["task"],
+        )  # fmt: skip
+        fake_redis.flushall()
+    assert len(seen["redis"]) == len(SUBSCRIPTIONS[event.type]) > 1
+    assert seen["celery"] == seen["redis"]
+
+
+def test_through_celery_a_refused_event_is_kept_in_the_outbox(fake_redis, settings):
+    settings.EVENT_PUBLISH_VIA = "celery"
+    fake_redis.server.connected = False
+    event = reset_event()
+    publish(event)
+    [kept] = OutboxEvent.objects.all()
+    assert kept.id == event.id and kept.sent_at is None
+
+    fake_redis.server.connected = True
+    assert relay_outbox() == 1
+    [message] = queued_messages(fake_redis, "email")
+    assert message["args"]["id"] == str(event.id)

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.utils import timezone
 
-from shared.events import PasswordResetRequestedV1, make_event
+from shared.messaging.events import PasswordResetRequestedV1, make_event
 from shared.models import PasswordResetNonce
 from tests.api_client import Device
 from tests.conftest import queued_messages, set_rates
@@ -205,17 +205,21 @@ def test_a_newer_email_brings_a_code_with_fresh_tries(alice):
 def test_a_code_dies_after_reset_code_timeout(alice, monkeypatch):
     code = code_in(mail_reset("alice@example.com"))
     issued = timezone.now()
-    monkeypatch.setattr("shared.reset_codes.timezone.now", lambda: issued + timedelta(seconds=899))
+    monkeypatch.setattr(
+        "shared.accounts.reset_codes.timezone.now", lambda: issued + timedelta(seconds=899)
+    )
     assert exchange("alice@example.com", code).status_code == 200
 
-    monkeypatch.setattr("shared.reset_codes.timezone.now", lambda: issued + timedelta(seconds=901))
+    monkeypatch.setattr(
+        "shared.accounts.reset_codes.timezone.now", lambda: issued + timedelta(seconds=901)
+    )
     assert exchange("alice@example.com", code).json() == WRONG
 
 
 def test_the_link_outlives_its_code(alice, monkeypatch):
     message = mail_reset("alice@example.com")
     later = timezone.now() + timedelta(minutes=30)
-    monkeypatch.setattr("shared.reset_codes.timezone.now", lambda: later)
+    monkeypatch.setattr("shared.accounts.reset_codes.timezone.now", lambda: later)
 
     assert exchange("alice@example.com", code_in(message)).json() == WRONG
     assert confirm(link_in(message)).status_code == 200

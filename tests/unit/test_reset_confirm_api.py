@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.utils.encoding import force_bytes
 from django.utils.http import int_to_base36, urlsafe_base64_encode
 
-from shared.password_reset import InvalidResetLink, complete_password_reset, user_for_link
-from shared.tokens import reset_token_generator
+from shared.accounts.password_reset import InvalidResetLink, complete_password_reset, user_for_link
+from shared.accounts.reset_tokens import reset_token_generator
 from tests.conftest import queued_messages, set_rates
 from tests.factories import NEW_PASSWORD, PASSWORD, issue_link, make_user
 

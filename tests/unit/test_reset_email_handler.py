@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core import mail
 
-from shared.events import PasswordResetRequestedV1, make_event
+from shared.messaging.events import PasswordResetRequestedV1, make_event
 from shared.models import PasswordResetNonce
 from workers.handlers.password_reset import send_password_reset_email
 

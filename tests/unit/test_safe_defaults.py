@@ -175,7 +175,7 @@ def test_url_passwords_never_appear_on_a_debug_page(settings, rf):
 
 def test_error_reports_hide_secret_settings_by_name_and_url_passwords_by_shape(settings):
     """What a debug page or an error report to ADMINS shows of the settings."""
-    from shared.redaction import SafeExceptionReporterFilter
+    from shared.infra.redaction import SafeExceptionReporterFilter
 
     settings.REDIS_URL = URLS["REDIS_URL"]
     safe = SafeExceptionReporterFilter().get_safe_settings()
@@ -187,7 +187,7 @@ def test_error_reports_hide_secret_settings_by_name_and_url_passwords_by_shape(s
 def test_error_reports_hide_a_requests_sensitive_form_fields_in_every_frame(settings, rf):
     """Django hides the fields a view marks sensitive (a new password) wherever the form data
     sits in the failing code's variables; our filter, which adds the URL masking, keeps that."""
-    from shared.redaction import SafeExceptionReporterFilter
+    from shared.infra.redaction import SafeExceptionReporterFilter
 
     settings.DEBUG = False  # error reports by email, as in production
     request = rf.post("/accounts/password/change/", {"new_password": PASSWORD, "next": "/"})
@@ -213,7 +213,7 @@ def test_error_reports_hide_a_requests_sensitive_form_fields_in_every_frame(sett
 @pytest.mark.spawns
 def test_url_passwords_never_appear_in_logs():
     result = django_run(
-        "logging.getLogger('shared.publisher').error('Redis at %s refused: %s', "
+        "logging.getLogger('shared.messaging.publisher').error('Redis at %s refused: %s', "
         f"{URLS['REDIS_URL']!r}, 'WRONGPASS'); "
         f"logging.getLogger('celery').warning({URLS['DATABASE_URL']!r})",
     )

@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.wsgi import application
-from shared import sessions
-from shared.api_keys import create_api_key
+from shared.accounts import sessions
+from shared.operators.api_keys import create_api_key
 from tests.conftest import set_rates
 from tests.factories import make_user
 

@@ -114,7 +114,7 @@ def test_the_session_key_changes_again_once_the_password_is_set(client):
 def test_a_signed_in_browser_that_opens_a_link_can_still_be_signed_out_remotely(client, alice):
     from django.utils import timezone
 
-    from shared.browser_sessions import end_browser_sessions
+    from shared.accounts.browser_sessions import end_browser_sessions
 
     client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
     alice.refresh_from_db()  # the token covers last_login

@@ -14,10 +14,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from shared.browser_sessions import STARTED_AT
-from shared.jwt_tokens import RefreshToken as JWTRefreshToken
+from shared.accounts.browser_sessions import STARTED_AT
+from shared.accounts.jwt_tokens import RefreshToken as JWTRefreshToken
+from shared.accounts.sessions import FAMILY_CLAIM, PASSWORD_CLAIM, password_fingerprint
 from shared.models import RefreshToken
-from shared.sessions import FAMILY_CLAIM, PASSWORD_CLAIM, password_fingerprint
 from tests.api_client import Device
 from tests.factories import NEW_PASSWORD, PASSWORD, make_user
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 from fakeredis._socket import FakeSocket
 
-from shared import ratelimit
+from shared.infra import ratelimit
 from tests.conftest import queued_messages, set_rates
 from tests.factories import make_user
 

@@ -1,7 +1,8 @@
 """Webhook subscriptions: which URLs they may reach, what a delivery says, how it is signed.
 
 No test here reaches a private or public address: names resolve through a stub
-(``shared.webhooks.getaddrinfo``) and any socket connection but to the local receiver fails
+(``shared.messaging.webhooks.getaddrinfo``) and any socket connection but to the local receiver
+fails
 the test."""
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import pytest
 from django.test import Client
 from standardwebhooks.webhooks import Webhook
 
-from shared import dead_letters, webhooks
-from shared.api_keys import create_api_key
-from shared.events import AccountLockedV1, PasswordChangedV1, make_event
+from shared.messaging import dead_letters, webhooks
+from shared.messaging.events import AccountLockedV1, PasswordChangedV1, make_event
 from shared.models import DeadLetter, ProcessedEvent, WebhookSubscription
+from shared.operators.api_keys import create_api_key
 from tests.conftest import queued_messages
 from workers.handlers import webhooks as webhook_handlers
 
@@ -49,7 +50,7 @@ def resolver(monkeypatch):
             ]  # fmt: skip
 
     stub = Stub({"hooks.example.com": [PUBLIC]})
-    monkeypatch.setattr("shared.webhooks.getaddrinfo", stub)
+    monkeypatch.setattr("shared.messaging.webhooks.getaddrinfo", stub)
     return stub
 
 
@@ -309,7 +310,7 @@ def test_a_delivery_connects_to_the_address_it_checked(
         address = "127.0.0.1" if len(lookups) == 1 else "10.0.0.1"
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
 
-    monkeypatch.setattr("shared.webhooks.getaddrinfo", rebinding)
+    monkeypatch.setattr("shared.messaging.webhooks.getaddrinfo", rebinding)
     subscription = WebhookSubscription.objects.create(
         url=f"http://hooks.example.com:{port}/hooks", events=["password.changed"],
         secret=webhooks.new_secret(),

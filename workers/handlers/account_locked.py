@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from shared.browser_sessions import end_browser_sessions
-from shared.events import ACCOUNT_LOCKED, AccountLockedV1, Event
+from shared.accounts.browser_sessions import end_browser_sessions
+from shared.messaging.events import ACCOUNT_LOCKED, AccountLockedV1, Event
 from shared.models import RefreshToken
-from workers.registry import handles
+from workers.handler_tasks import handles
 
 log = logging.getLogger(__name__)
 

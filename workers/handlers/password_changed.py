@@ -11,12 +11,12 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import translation
 
-from shared.browser_sessions import end_browser_sessions
-from shared.events import PASSWORD_CHANGED, Event, PasswordChangedV1
+from shared.accounts.browser_sessions import end_browser_sessions
+from shared.accounts.password_reset import email_of
+from shared.messaging.events import PASSWORD_CHANGED, Event, PasswordChangedV1
 from shared.models import RefreshToken
-from shared.password_reset import email_of
 from workers.emails import send_templated_email
-from workers.registry import handles
+from workers.handler_tasks import handles
 from workers.user_agents import describe_user_agent
 
 log = logging.getLogger(__name__)

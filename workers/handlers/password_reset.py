@@ -8,12 +8,12 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 
-from shared import ratelimit
-from shared.events import PASSWORD_RESET_REQUESTED, Event, PasswordResetRequestedV1
-from shared.password_reset import email_of, issue_reset, users_for_reset
-from shared.redaction import hash_for_log
+from shared.accounts.password_reset import email_of, issue_reset, users_for_reset
+from shared.infra import ratelimit
+from shared.infra.redaction import hash_for_log
+from shared.messaging.events import PASSWORD_RESET_REQUESTED, Event, PasswordResetRequestedV1
 from workers.emails import send_templated_email
-from workers.registry import handles
+from workers.handler_tasks import handles
 
 log = logging.getLogger(__name__)
 

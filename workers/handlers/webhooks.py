@@ -13,12 +13,12 @@ import uuid
 import httpx
 from django.conf import settings
 
-from shared import dead_letters, webhooks
-from shared.broker import app
-from shared.events import ACCOUNT_LOCKED, PASSWORD_CHANGED, Event, Payload
+from shared.infra.upsert import upsert
+from shared.messaging import dead_letters, webhooks
+from shared.messaging.celery_app import app
+from shared.messaging.events import ACCOUNT_LOCKED, PASSWORD_CHANGED, Event, Payload
 from shared.models import DeadLetter, ProcessedEvent, WebhookSubscription
-from shared.upsert import upsert
-from workers.registry import HandlerFailure, handles, retry_countdown, task_argsrepr
+from workers.handler_tasks import HandlerFailure, handles, retry_countdown, task_argsrepr
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from shared.api_keys import KeyNameInUse, create_api_key
+from shared.operators.api_keys import KeyNameInUse, create_api_key
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from shared.user_import import ImportRefused, import_users
+from shared.operators.user_import import ImportRefused, import_users
 
 
 class Command(BaseCommand):

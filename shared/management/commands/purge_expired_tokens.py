@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from shared.sessions import purge_expired
+from shared.accounts.sessions import purge_expired
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from shared.publisher import relay_outbox, settle_outbox
+from shared.messaging.outbox import relay_outbox, settle_outbox
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from shared.dead_letters import pending, replay
+from shared.messaging.dead_letters import pending, replay
 from shared.models import DeadLetter
 
 

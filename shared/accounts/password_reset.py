@@ -6,7 +6,7 @@ The worker finds the accounts and mails each one, at the address stored on it, a
 code issued at that moment (so the links and codes sent before them stop working).
 
 Confirm: the token is checked, the new password validated (a refusal spends nothing), then
-``shared.passwords.swap_password`` sets it: of any number of concurrent confirms, one wins.
+``shared.accounts.passwords.swap_password`` sets it: of any number of concurrent confirms, one wins.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
-from shared import ratelimit
-from shared.events import Event, PasswordResetRequestedV1, make_event
-from shared.passwords import PasswordChangedMeanwhile, swap_password
-from shared.publisher import publish
-from shared.reset_codes import new_code
-from shared.tokens import reset_token_generator, rotate_nonce
+from shared.accounts.passwords import PasswordChangedMeanwhile, swap_password
+from shared.accounts.reset_codes import new_code
+from shared.accounts.reset_tokens import reset_token_generator, rotate_nonce
+from shared.infra import ratelimit
+from shared.messaging.events import Event, PasswordResetRequestedV1, make_event
+from shared.messaging.publisher import publish
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def complete_password_reset(
     """Set ``user``'s password, once: raises InvalidResetLink if the link was used meanwhile.
 
     ``user`` is the row as it was when the token was checked; the swap only matches while the
-    password hash and email are still those (see ``shared.passwords``), so of concurrent
+    password hash and email are still those (see ``shared.accounts.passwords``), so of concurrent
     confirms of one link exactly one succeeds. The new nonce kills any other link sent.
     """
     try:

@@ -49,7 +49,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from shared.password_hashes import is_recognised_hash
+from shared.accounts.password_hashes import is_recognised_hash
 
 BATCH_SIZE = 2000
 NAME_MAX_LENGTH = 150

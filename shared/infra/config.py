@@ -31,6 +31,14 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``; anything else stops the service at start."""
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def env_url(name: str, default: str) -> str:
     """A service URL; set but empty (``DATABASE_URL=``, or compose's ``${DATABASE_URL:-}``)
     means unset, as it does for the Makefile's local stand-ins."""

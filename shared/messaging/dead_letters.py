@@ -7,10 +7,10 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
-from shared.broker import app
-from shared.events import SUBSCRIPTIONS, queue_of
+from shared.messaging.celery_app import app
+from shared.messaging.celery_wire import task_id_for
+from shared.messaging.events import SUBSCRIPTIONS, queue_of
 from shared.models import DeadLetter
-from shared.publisher import task_id_for
 
 
 def record(*, task: str, message, reason: str, error: str, attempts: int) -> DeadLetter:

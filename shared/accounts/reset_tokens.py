@@ -10,8 +10,8 @@ until one of them is used. We add a per-user nonce (``PasswordResetNonce``) to t
 state and rotate it whenever a link is issued, so only the newest link works. Nothing about a
 token is stored; the nonce alone cannot forge one.
 
-The code mailed with a link (``shared.reset_codes``) is stored as a keyed hash over the code
-and that same state, so it dies with the link: when a newer link is sent, when either one sets
+The code mailed with a link (``shared.accounts.reset_codes``) is stored as a keyed hash over the
+code and that same state, so it dies with the link: when a newer link is sent, when either one sets
 a password, when the address changes or the user logs in.
 """
 
@@ -25,8 +25,8 @@ from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from shared.infra.upsert import upsert
 from shared.models import PasswordResetNonce
-from shared.upsert import upsert
 
 CODE_KEY_SALT = "resetpass.tokens.reset_code"
 

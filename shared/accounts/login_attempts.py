@@ -22,8 +22,8 @@ from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 
-from shared import ratelimit
-from shared.redaction import hash_for_log
+from shared.infra import ratelimit
+from shared.infra.redaction import hash_for_log
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Setting a password, for any reason: validated, swapped atomically, announced.
+"""Setting a password, for any reason: validated, swapped atomically, announced; and the
+"change my password" flow (signed in), apart from any transport.
 
 Both flows that set a password (a completed reset, a change) end here, so both get the same
 guarantees: the new password and its ``password.changed`` event are committed in one
@@ -17,8 +18,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from shared.events import PasswordChangedV1, make_event
-from shared.publisher import publish
+from shared.accounts.sessions import TokenPair, continue_session
+from shared.messaging.events import PasswordChangedV1, make_event
+from shared.messaging.publisher import publish
 
 
 class PasswordChangedMeanwhile(Exception):
@@ -78,3 +80,33 @@ def swap_password(
     if new_password is not None:
         password_validation.password_changed(new_password, user)
     return result
+
+
+def change_password(
+    user,
+    new_password: str,
+    *,
+    ip: str | None,
+    user_agent: str,
+    language: str = "en",
+    keep_token_family: uuid.UUID | None = None,
+    keep_session_key: str | None = None,
+) -> TokenPair | None:
+    """Set a new password for a signed-in user and end their other sessions.
+
+    Tokens issued before now stop working at once (their password fingerprint no longer
+    matches); the worker then deletes the other sessions' whitelist rows and Django sessions.
+    The caller's own session continues: with ``keep_token_family`` it gets a fresh token pair
+    (returned), with ``keep_session_key`` its browser session is kept.
+    """
+    fresh_pair = None
+    if keep_token_family is not None:
+
+        def fresh_pair():
+            return continue_session(user, keep_token_family, ip=ip, user_agent=user_agent)
+
+    return swap_password(
+        user, new_password, reason="change", ip=ip, user_agent=user_agent, language=language,
+        keep_token_family=keep_token_family, keep_session_key=keep_session_key,
+        in_same_transaction=fresh_pair,
+    )  # fmt: skip

@@ -21,7 +21,7 @@ import re
 from django.conf import settings
 from django.views.debug import SafeExceptionReporterFilter as DjangoReporterFilter
 
-from shared.config import mask_url_credentials
+from shared.infra.config import mask_url_credentials
 
 # /reset/<uidb64>/<token>/ as in our HTML link; the uid stays, the token goes.
 _RESET_PATH = re.compile(r"(/reset/[^/\s]+/)(?!set-password/)[^/\s?\"']+")

@@ -27,7 +27,7 @@ import httpx
 from django.conf import settings
 from standardwebhooks.webhooks import Webhook
 
-from shared.events import SUBSCRIPTIONS, Event, Payload
+from shared.messaging.events import SUBSCRIPTIONS, Event, Payload
 from shared.models import WebhookSubscription
 
 # The event types a subscription may name: those the ``webhooks`` queue handles.

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework_simplejwt.exceptions import TokenError
 
-from shared.jwt_tokens import RefreshToken as JWTRefreshToken
+from shared.accounts.jwt_tokens import RefreshToken as JWTRefreshToken
 from shared.models import RefreshToken
 
 FAMILY_CLAIM = "fam"

@@ -13,8 +13,8 @@ from celery import Celery
 from django.conf import settings
 from kombu import Exchange, Queue
 
-from shared.config import parse_redis_url
-from shared.events import FOLLOW_UP_TASKS, QUEUES, SUBSCRIPTIONS
+from shared.infra.config import parse_redis_url
+from shared.messaging.events import FOLLOW_UP_TASKS, QUEUES, SUBSCRIPTIONS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
 
@@ -48,24 +48,8 @@ app.conf.update(
     task_time_limit=120,
     task_soft_time_limit=90,
     broker_connection_retry_on_startup=True,
-    broker_transport_options={
-        # Redis hands an unacknowledged message (its worker died) to another worker after
-        # this long. It must exceed the longest task plus the longest retry countdown (600 s,
-        # workers/registry.py), or a waiting retry would be delivered twice.
-        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 900)),
-        # How often workers look for such messages: every interval x throttle seconds.
-        "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", 10)),
-        "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", 6)),
-        "socket_connect_timeout": 2,
-        "socket_timeout": 10,
-        "retry_on_timeout": True,
-    },
-    # Task events (received, started, succeeded...) are what Flower shows. As in Celery's own
-    # default, workers send none until a monitor asks: Flower turns them on in every worker
-    # within 5 s of starting (its `enable_events`, every 5 s). Nobody watching, they would be
-    # three Redis publishes per task for no one, up to a tenth of an email worker's CPU.
-    # CELERY_TASK_EVENTS=1 turns them on from the start (for another monitor than Flower).
-    worker_send_task_events=os.environ.get("CELERY_TASK_EVENTS", "0") == "1",
+    # broker_transport_options (the visibility timeout) and worker_send_task_events come from
+    # Django's settings (CELERY_BROKER_TRANSPORT_OPTIONS, CELERY_WORKER_SEND_TASK_EVENTS).
     # No "task-sent" event: it would double the Redis publishes of every API request. Flower
     # tracks tasks from the moment a worker receives them.
     task_send_sent_event=False,
@@ -103,7 +87,8 @@ app.conf.update(
 def broker_for(url: str) -> tuple[str, str | None, dict]:
     """Celery's broker URL, kombu transport and transport options for a Redis in any form
     REDIS_URL takes: kombu's Redis transport with one redis-py client per channel
-    (shared/redis_transport.py), or its Sentinel variant, which asks the sentinels where the
+    (shared/messaging/redis_transport.py), or its Sentinel variant, which asks the sentinels where
+    the
     master is at every (re)connection, so workers and Flower follow a failover."""
     target = parse_redis_url(url)
     options = dict(app.conf.broker_transport_options or {})
@@ -111,11 +96,11 @@ def broker_for(url: str) -> tuple[str, str | None, dict]:
     options.pop("sentinel_kwargs", None)
     transport = None
     if target.is_sentinel:
-        transport = "shared.redis_transport:SentinelTransport"
+        transport = "shared.messaging.redis_transport:SentinelTransport"
         options["master_name"] = target.master
         options["sentinel_kwargs"] = {"socket_connect_timeout": 2, "socket_timeout": 2}
     elif urlsplit(url).scheme in ("redis", "rediss"):
-        transport = "shared.redis_transport:Transport"
+        transport = "shared.messaging.redis_transport:Transport"
     return target.broker_url, transport, options
 
 

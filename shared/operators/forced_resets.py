@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
@@ -22,14 +23,13 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
-from shared.broker import app
-from shared.config import env_int
-from shared.events import PasswordChangedV1, make_event
+from shared.infra.upsert import upsert
+from shared.messaging.celery_app import app
+from shared.messaging.events import PasswordChangedV1, make_event
+from shared.messaging.publisher import publish_many
 from shared.models import ForcedReset, ForcedResetUser
-from shared.publisher import publish_many
-from shared.upsert import upsert
 
-BATCH_SIZE = env_int("FORCED_RESET_BATCH_SIZE", 500)
+BATCH_SIZE = settings.FORCED_RESET_BATCH_SIZE
 QUEUE = "email"  # the work ends in email: it shares that queue's workers, visible in Flower
 START_TASK = "forced_resets.start"
 BATCH_TASK = "forced_resets.batch"

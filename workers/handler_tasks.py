@@ -1,9 +1,9 @@
 """Declaring event handlers.
 
-A handler is a plain function ``(event, payload) -> None`` registered with ``@handles``, which
-turns it into a Celery task named ``handlers.<function name>`` on the queue that
-``shared.events.SUBSCRIPTIONS`` assigns to it. The task validates the envelope, skips events
-this handler already handled (``ProcessedEvent``, by event id), then calls the function;
+A handler is a plain function ``(event, payload) -> None`` registered with ``@handles``, which turns
+it into a Celery task named ``handlers.<function name>`` on the queue that
+``shared.messaging.events.SUBSCRIPTIONS`` assigns to it. The task validates the envelope, skips
+events this handler already handled (``ProcessedEvent``, by event id), then calls the function;
 transient failures (SMTP, network, database) are retried with exponential backoff and jitter.
 """
 
@@ -15,14 +15,14 @@ import smtplib
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from shared import dead_letters
-from shared.broker import app
-from shared.config import env_float, env_int
-from shared.events import SUBSCRIPTIONS, Event, EventError, Payload, parse_event
+from shared.infra.upsert import upsert
+from shared.messaging import dead_letters
+from shared.messaging.celery_app import app
+from shared.messaging.events import SUBSCRIPTIONS, Event, EventError, Payload, parse_event
 from shared.models import DeadLetter, ProcessedEvent
-from shared.upsert import upsert
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,9 @@ Handler = Callable[[Event, Payload], None]
 
 # Seconds before the first retry (doubling each time), the cap, and how many retries: about
 # 17 minutes of trying with the defaults. The cap stays under the broker's visibility timeout.
-RETRY_BASE = env_float("HANDLER_RETRY_BASE", 2.0)
-RETRY_BACKOFF_MAX = env_float("HANDLER_RETRY_MAX_DELAY", 600.0)
-MAX_RETRIES = env_int("HANDLER_MAX_RETRIES", 8)
+RETRY_BASE = settings.HANDLER_RETRY_BASE
+RETRY_BACKOFF_MAX = settings.HANDLER_RETRY_MAX_DELAY
+MAX_RETRIES = settings.HANDLER_MAX_RETRIES
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -79,7 +79,9 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
     def register(func: Handler) -> Handler:
         name = f"handlers.{func.__name__}"
         if not any(sub.task == name for sub in SUBSCRIPTIONS.get(event_type, ())):
-            raise LookupError(f"{name} is not subscribed to {event_type} in shared.events")
+            raise LookupError(
+                f"{name} is not subscribed to {event_type} in shared.messaging.events"
+            )
 
         @app.task(
             name=name,
@@ -157,7 +159,8 @@ def _retry(task, message, summary: str, **options):
 
 def task_argsrepr(message) -> str:
     """What Celery shows of a task's arguments (Flower, worker logs): ``(<type> event <id>)``,
-    as ``shared.publisher.task_messages`` writes it, from the event's type and id only if they
+    as ``shared.messaging.celery_wire.task_messages`` writes it, from the event's type and id only
+    if they
     look like ones, never its payload."""
     event_type = message.get("type") if isinstance(message, dict) else None
     if not (isinstance(event_type, str) and event_type in SUBSCRIPTIONS):

@@ -15,7 +15,7 @@ from gunicorn.glogging import Logger
 
 # /accounts/reset/<uidb64>/<token>/ carries a live token until the view swaps it for the
 # session; the log keeps the shape of the URL, not the secret.
-from shared.redaction import redact
+from shared.infra.redaction import redact
 
 # Atoms whose text may hold a request path.
 _REDACTED = frozenset({"r", "U", "f"})

@@ -10,7 +10,7 @@ to share between threads, so each channel keeps one and hands it out again.
 The client is rebuilt whenever the channel's pool changes (kombu replaces the pool after a
 fork or a lost connection). Everything else is kombu's own code, for a single Redis
 (``Transport``) and for Redis Sentinel (``SentinelTransport``, whose pool asks the sentinels
-where the master is). Celery picks one with ``broker_transport`` (shared/broker.py).
+where the master is). Celery picks one with ``broker_transport`` (shared/messaging/celery_app.py).
 """
 
 from __future__ import annotations

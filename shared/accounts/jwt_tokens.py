@@ -2,8 +2,8 @@
 
 simplejwt signs with one key and verifies with one key. Here each token names its key, and is
 verified with the public key that ``kid`` names among the current and the previous ones
-(``shared.signing_keys``): a rotation does not log anybody out. Tokens also carry ``sub`` (the
-user id, as a string, as RFC 7519 and PyJWT want it), ``iss`` and ``aud``.
+(``shared.accounts.signing_keys``): a rotation does not log anybody out. Tokens also carry ``sub``
+(the user id, as a string, as RFC 7519 and PyJWT want it), ``iss`` and ``aud``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rest_framework_simplejwt.exceptions import TokenBackendError
 from rest_framework_simplejwt.tokens import AccessToken as SimpleAccessToken
 from rest_framework_simplejwt.tokens import RefreshToken as SimpleRefreshToken
 
-from shared.signing_keys import SigningKeys
+from shared.accounts.signing_keys import SigningKeys
 
 
 class KeyedTokenBackend(TokenBackend):

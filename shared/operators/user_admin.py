@@ -15,11 +15,11 @@ from django.contrib.auth import get_user_model, password_validation
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from shared.browser_sessions import end_browser_sessions
-from shared.events import AccountLockedV1, make_event
+from shared.accounts.browser_sessions import end_browser_sessions
+from shared.accounts.password_hashes import is_recognised_hash
+from shared.messaging.events import AccountLockedV1, make_event
+from shared.messaging.publisher import publish
 from shared.models import RefreshToken
-from shared.password_hashes import is_recognised_hash
-from shared.publisher import publish
 
 # Database ids beyond this cannot exist (a 64-bit key); a lookup must not reach the database.
 MAX_USER_ID = 2**63 - 1

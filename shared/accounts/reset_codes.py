@@ -1,10 +1,11 @@
 """Reset by code: the digits mailed with a reset link, for apps where a link is awkward.
 
-A code is issued with every reset link (``shared.password_reset.issue_reset``) and stored only
-as a keyed hash over itself and the state the link's token is bound to (``shared.tokens``), so
-only the newest email's code works and whatever spends or kills the link kills the code too.
-Exchanging a code (with the address it was mailed to) gives the ``{uid, token}`` pair of a
-link and spends nothing: setting the password with that pair does, as with the link itself.
+A code is issued with every reset link (``shared.accounts.password_reset.issue_reset``) and stored
+only as a keyed hash over itself and the state the link's token is bound to
+(``shared.accounts.reset_tokens``), so only the newest email's code works and whatever spends or
+kills the link kills the code too. Exchanging a code (with the address it was mailed to) gives the
+``{uid, token}`` pair of a link and spends nothing: setting the password with that pair does, as
+with the link itself.
 
 A code dies after ``RESET_CODE_TIMEOUT`` seconds, and after ``RESET_CODE_MAX_ATTEMPTS`` wrong
 tries: tries are counted per address (``ResetCodeTries``), for every address typed, whether an
@@ -30,9 +31,9 @@ from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from shared.accounts.reset_tokens import reset_code_digest, reset_token_generator
+from shared.infra.ratelimit import normalise_identifier
 from shared.models import PasswordResetNonce, ResetCodeTries
-from shared.ratelimit import normalise_identifier
-from shared.tokens import reset_code_digest, reset_token_generator
 
 ADDRESS_KEY_SALT = "resetpass.reset_codes.address"
 

@@ -6,7 +6,7 @@ import redis
 from django.conf import settings
 from redis.sentinel import Sentinel
 
-from shared.config import parse_redis_url
+from shared.infra.config import parse_redis_url
 
 _clients: dict[str, redis.Redis] = {}
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
-from shared.redis_client import get_redis
+from shared.infra.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 
