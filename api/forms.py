@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from api import request_origin
-from api.serializers import INVALID_CODE
+from api.views.password_reset import INVALID_CODE
 from shared.accounts.login_attempts import LOCKED_ATTRIBUTE
 from shared.accounts.password_reset import complete_password_reset, request_password_reset
 from shared.accounts.passwords import change_password

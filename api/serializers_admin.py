@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.serializers import StrictCharField, StrictEmailField, password_field
+from api.fields import StrictCharField, StrictEmailField, password_field
 from shared.accounts.password_hashes import is_recognised_hash
 from shared.messaging import webhooks
 from shared.operators.user_admin import validate_password_for

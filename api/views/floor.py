@@ -7,8 +7,11 @@ from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from api.serializers import PasswordResetRequestSerializer
-from api.views.password_reset import RESET_REQUESTED, ResetResponseMixin
+from api.views.password_reset import (
+    RESET_REQUESTED,
+    PasswordResetRequestSerializer,
+    ResetResponseMixin,
+)
 
 
 @extend_schema(exclude=True)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
@@ -13,14 +16,42 @@ from rest_framework.response import Response
 
 from api import request_origin
 from api.authentication import SessionJWTAuthentication
-from api.serializers import PasswordChangedSerializer, PasswordChangeSerializer
+from api.fields import StrictCharField, password_field
 from api.throttles import ChangeUserThrottle
 from api.views.password_reset import ResetResponseMixin
-from api.views.sessions import SESSION_ENDED
-from shared.accounts.passwords import PasswordChangedMeanwhile, change_password
+from api.views.sessions import SESSION_ENDED, TokenPairSerializer
+from shared.accounts.passwords import (
+    PasswordChangedMeanwhile,
+    change_password,
+    validate_new_password,
+)
 from shared.accounts.sessions import FAMILY_CLAIM, SessionError
 
 PASSWORD_CHANGED = _("Your password has been changed. Your other sessions have ended.")
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = StrictCharField(
+        max_length=settings.PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True
+    )
+    new_password1 = password_field()
+    new_password2 = password_field()
+
+    def validate(self, attrs):
+        user = self.context["request"].user
+        if not user.check_password(attrs["old_password"]):
+            raise serializers.ValidationError(
+                {"old_password": [_("Your old password was entered incorrectly.")]}
+            )
+        try:
+            validate_new_password(attrs["new_password1"], attrs["new_password2"], user)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"new_password2": list(exc.messages)}) from None
+        return attrs
+
+
+class PasswordChangedSerializer(TokenPairSerializer):
+    detail = serializers.CharField()
 
 
 class PasswordChangeView(ResetResponseMixin, GenericAPIView):

@@ -1,35 +1,90 @@
-"""JSON endpoints of "forgot my password". Each view parses, then calls one flow function."""
+"""JSON endpoints of "forgot my password": each view's serializer parses the body, then the view
+calls one flow function (``shared.accounts.password_reset``, ``reset_codes``)."""
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from api import request_origin
-from api.serializers import (
-    INVALID_CODE,
-    INVALID_LINK,
-    DetailSerializer,
-    PasswordResetCodeSerializer,
-    PasswordResetConfirmSerializer,
-    PasswordResetRequestSerializer,
-    ResetLinkPairSerializer,
-)
+from api.fields import DetailSerializer, StrictCharField, StrictEmailField, password_field
 from api.throttles import CodeIPThrottle, ConfirmIPThrottle, ResetIPThrottle
 from shared.accounts.password_reset import (
     InvalidResetLink,
     complete_password_reset,
     request_password_reset,
+    user_for_link,
 )
-from shared.accounts.reset_codes import InvalidResetCode, exchange_code
+from shared.accounts.passwords import validate_new_password
+from shared.accounts.reset_codes import InvalidResetCode, exchange_code, normalise_code
 
 RESET_REQUESTED = _("If an account uses this address, a link to reset its password is on its way.")
 RESET_DONE = _("Your password has been reset. You can now log in with it.")
 
 THROTTLED = OpenApiResponse(description="Too many requests; retry after Retry-After seconds.")
+
+INVALID_LINK = _("This password reset link is invalid, expired or already used. Ask for a new one.")
+
+UNKNOWN_CLIENT = _("Unknown client.")
+INVALID_CODE = _("This code is wrong, expired or already used. Check it, or ask for a new email.")
+
+
+class PasswordResetRequestSerializer(serializers.Serializer):
+    email = StrictEmailField(max_length=254)
+    client = StrictCharField(
+        max_length=32,
+        required=False,
+        help_text="The front end whose link the email should carry: a name from the "
+        "RESET_CLIENTS setting. Without it the link is FRONTEND_RESET_URL's, or this "
+        "service's own page. An unknown name is a 400 whatever the address.",
+    )
+
+    def validate_client(self, value: str) -> str:
+        if value not in settings.RESET_CLIENTS:
+            raise serializers.ValidationError(UNKNOWN_CLIENT)
+        return value
+
+
+class PasswordResetCodeSerializer(serializers.Serializer):
+    email = StrictEmailField(max_length=254)
+    code = StrictCharField(
+        max_length=32, help_text="The digits of the reset email; spaces and dashes are ignored."
+    )
+
+    def validate_code(self, value: str) -> str:
+        code = normalise_code(value)
+        if code is None:
+            raise serializers.ValidationError(INVALID_CODE)
+        return code
+
+
+class ResetLinkPairSerializer(serializers.Serializer):
+    uid = serializers.CharField(help_text="For `password/reset/confirm/`.")
+    token = serializers.CharField(help_text="For `password/reset/confirm/`; works once.")
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    uid = StrictCharField(max_length=64)
+    token = StrictCharField(max_length=128)
+    new_password1 = password_field()
+    new_password2 = password_field()
+
+    def validate(self, attrs):
+        try:
+            user = user_for_link(attrs["uid"], attrs["token"])
+        except InvalidResetLink:
+            raise serializers.ValidationError({"token": [INVALID_LINK]}) from None
+        try:
+            validate_new_password(attrs["new_password1"], attrs["new_password2"], user)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"new_password2": list(exc.messages)}) from None
+        attrs["user"] = user
+        return attrs
 
 
 class ResetResponseMixin:

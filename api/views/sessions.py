@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import uuid
 
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.signals import user_logged_in
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed, NotFound, Throttled
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
@@ -17,13 +18,7 @@ from rest_framework.response import Response
 
 from api import request_origin
 from api.authentication import SessionJWTAuthentication
-from api.serializers import (
-    DetailSerializer,
-    LoginSerializer,
-    RefreshSerializer,
-    SessionSerializer,
-    TokenPairSerializer,
-)
+from api.fields import DetailSerializer, StrictCharField, StrictEmailField
 from api.throttles import LoginIPThrottle
 from shared.accounts import sessions
 from shared.accounts.login_attempts import LOCKED_ATTRIBUTE
@@ -32,6 +27,42 @@ BAD_CREDENTIALS = _("Unable to log in with the provided credentials.")
 ACCOUNT_LOCKED = _("Too many failed attempts to log in to this account. Try again later.")
 SESSION_ENDED = _("This session has ended. Log in again.")
 UNAUTHORIZED = OpenApiResponse(description="Invalid, expired, revoked or reused token.")
+
+
+class LoginSerializer(serializers.Serializer):
+    """dj-rest-auth's fields: ``email`` or ``username``, and ``password``."""
+
+    email = StrictEmailField(max_length=254, required=False)
+    username = StrictCharField(max_length=150, required=False)
+    password = StrictCharField(
+        max_length=settings.PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True
+    )
+
+    def validate(self, attrs):
+        if bool(attrs.get("email")) == bool(attrs.get("username")):
+            raise serializers.ValidationError(_("Give either an email or a username."))
+        return attrs
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = StrictCharField(max_length=4096)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class SessionSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="family")
+    created = serializers.DateTimeField(source="created_at")
+    last_used = serializers.DateTimeField(source="last_used_at")
+    ip = serializers.IPAddressField(allow_null=True)
+    user_agent = serializers.CharField()
+    current = serializers.SerializerMethodField()
+
+    def get_current(self, row) -> bool:
+        return str(row.family) == self.context.get("current_family")
 
 
 class TokenEndpointMixin:

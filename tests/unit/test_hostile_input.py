@@ -332,7 +332,7 @@ DB_FLOWS = {
     "refresh": "shared.accounts.sessions.rotate",
     "logout": "shared.accounts.sessions.end_session",
     "reset": "api.views.password_reset.request_password_reset",
-    "confirm": "api.serializers.user_for_link",
+    "confirm": "api.views.password_reset.user_for_link",
     "change": "api.views.password_change.change_password",
 }
 
