@@ -1,11 +1,14 @@
 """Error responses: JSON under the API, never an HTML page or a traceback, and never a 5xx
 for bad input.
 
-* ``exception_handler``: DRF's, plus a database outage (503 with Retry-After), a body over
-  ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (413) and Django's other "suspicious" request errors (400).
+* ``exception_handler``: DRF's, plus a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (413) and
+  Django's other "suspicious" request errors (400).
 * ``bad_request``, ``permission_denied``, ``page_not_found``, ``server_error``: Django's error
   views (``handler400`` ... in ``api.urls``), in JSON for the API and the probes, Django's
   HTML pages elsewhere.
+* ``database_unavailable``: the one 503 of a database outage, JSON or a page, with Retry-After.
+  ``ErrorResponseMiddleware`` gives it for any view, DRF's included; ``server_error`` for a
+  middleware (where Django's own handler would answer 500).
 * ``ErrorResponseMiddleware``: a database outage escaping any view is a 503, not a 500; on
   the HTML pages, a body in a charset Django cannot decode safely is a 400 before anything
   reads it; and, as a
@@ -27,9 +30,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views import defaults
 from rest_framework import exceptions, status
-from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
-from rest_framework.views import set_rollback
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +95,9 @@ def database_unavailable(request) -> HttpResponse:
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus what it leaves to Django's 500 (or HTML 400) handling."""
-    if isinstance(exc, DATABASE_ERRORS):
-        _log_database_error(exc)
-        set_rollback()
-        return Response(
-            _database_unavailable_detail(),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"},
-        )
+    """DRF's handler, plus what it leaves to Django's 500 (or HTML 400) handling. A database
+    outage it leaves alone: DRF re-raises it, and ``ErrorResponseMiddleware`` answers 503 as
+    for every other view."""
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge()
     elif isinstance(exc, SuspiciousOperation):

@@ -10,13 +10,23 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
 
-def _refuse_duplicates(pairs):
-    result = {}
-    for key, value in pairs:
-        if key in result:
+def refuse_repeated(keys) -> None:
+    """The one check every parser makes: no field may be given twice."""
+    seen = set()
+    for key in keys:
+        if key in seen:
             raise ParseError(f"The field {key!r} is given more than once.")
-        result[key] = value
-    return result
+        seen.add(key)
+
+
+def _object_without_repeats(pairs: list[tuple]) -> dict:
+    refuse_repeated(key for key, _ in pairs)
+    return dict(pairs)
+
+
+def _keys_of(*multivalue_dicts):
+    """Every key once per value it holds."""
+    return (key for data in multivalue_dicts for key, values in data.lists() for _ in values)
 
 
 class StrictJSONParser(JSONParser):
@@ -24,7 +34,7 @@ class StrictJSONParser(JSONParser):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
             text = stream.read().decode(encoding)
-            return json.loads(text, object_pairs_hook=_refuse_duplicates)
+            return json.loads(text, object_pairs_hook=_object_without_repeats)
         except ParseError:
             raise
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -39,9 +49,7 @@ class StrictJSONParser(JSONParser):
 class StrictFormParser(FormParser):
     def parse(self, stream, media_type=None, parser_context=None):
         data = super().parse(stream, media_type, parser_context)
-        for key, values in data.lists():
-            if len(values) > 1:
-                raise ParseError(f"The field {key!r} is given more than once.")
+        refuse_repeated(_keys_of(data))
         return data
 
 
@@ -61,7 +69,5 @@ class StrictMultiPartParser(MultiPartParser):
         if request is not None and limit is not None and _content_length(request) > limit:
             raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
         result = super().parse(stream, media_type, parser_context)
-        for key, values in list(result.data.lists()) + list(result.files.lists()):
-            if len(values) > 1:
-                raise ParseError(f"The field {key!r} is given more than once.")
+        refuse_repeated(_keys_of(result.data, result.files))
         return result

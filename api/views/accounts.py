@@ -22,12 +22,18 @@ from api.forms import (
     ResetCodeForm,
     ResetSetPasswordForm,
 )
-from api.request_origin import no_store_no_referrer, rate_limit_ip
+from api.request_origin import no_store_no_referrer
+from api.throttles import (
+    ChangeUserThrottle,
+    CodeIPThrottle,
+    ConfirmIPThrottle,
+    LoginIPThrottle,
+    ResetIPThrottle,
+)
 from shared.accounts.browser_sessions import session_key_cycled
 from shared.accounts.password_reset import InvalidResetLink
 from shared.accounts.passwords import PasswordChangedMeanwhile
 from shared.accounts.reset_tokens import reset_token_generator
-from shared.infra import ratelimit
 from shared.models import UserSession
 
 
@@ -42,21 +48,20 @@ def _no_referrer(view):
 
 
 class ThrottledPostMixin:
-    """Apply a ``THROTTLE_RATES`` scope (per client IP unless overridden) to form posts."""
+    """The API's throttles (``api.throttles``) on form posts: over the limit, a page that says
+    when to try again, with Retry-After."""
 
-    throttle_scope: str = ""
-
-    def throttle_ident(self, request) -> str | None:
-        return rate_limit_ip(request)
+    throttle_classes: tuple = ()
 
     def post(self, request, *args, **kwargs):
-        ident = self.throttle_ident(request)
-        wait = ratelimit.hit(self.throttle_scope, ident) if ident else None
-        if wait is not None:
-            seconds = math.ceil(wait)
-            response = render(request, "accounts/throttled.html", {"seconds": seconds}, status=429)
-            response["Retry-After"] = str(seconds)
-            return response
+        for throttle in (cls() for cls in self.throttle_classes):
+            if not throttle.allow_request(request, self):
+                seconds = math.ceil(throttle.wait())
+                response = render(
+                    request, "accounts/throttled.html", {"seconds": seconds}, status=429
+                )
+                response["Retry-After"] = str(seconds)
+                return response
         return super().post(request, *args, **kwargs)
 
 
@@ -64,7 +69,7 @@ class LoginView(ThrottledPostMixin, auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
-    throttle_scope = "login_ip"
+    throttle_classes = (LoginIPThrottle,)
 
 
 class LogoutView(auth_views.LogoutView):
@@ -76,7 +81,7 @@ class PasswordResetView(ThrottledPostMixin, auth_views.PasswordResetView):
     form_class = PasswordResetRequestForm
     template_name = "accounts/password_reset_form.html"
     success_url = reverse_lazy("password_reset_done")
-    throttle_scope = "reset_ip"
+    throttle_classes = (ResetIPThrottle,)
 
 
 @method_decorator(_no_referrer, name="dispatch")
@@ -91,7 +96,7 @@ class PasswordResetCodeView(ThrottledPostMixin, FormView):
 
     template_name = "accounts/password_reset_code.html"
     form_class = ResetCodeForm
-    throttle_scope = "code_ip"
+    throttle_classes = (CodeIPThrottle,)
 
     def get_initial(self):
         return {"email": self.request.session.get(RESET_EMAIL_SESSION_KEY, "")}
@@ -112,7 +117,7 @@ class PasswordResetConfirmView(ThrottledPostMixin, auth_views.PasswordResetConfi
     success_url = reverse_lazy("password_reset_complete")
     form_class = ResetSetPasswordForm
     token_generator = reset_token_generator
-    throttle_scope = "confirm_ip"
+    throttle_classes = (ConfirmIPThrottle,)
     # login() must be told which backend vouches for the user when several are configured.
     post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
 
@@ -171,10 +176,7 @@ class PasswordChangeView(ThrottledPostMixin, auth_views.PasswordChangeView):
     template_name = "accounts/password_change_form.html"
     success_url = reverse_lazy("password_change_done")
     form_class = ChangePasswordForm
-    throttle_scope = "change_user"
-
-    def throttle_ident(self, request):
-        return f"user:{request.user.pk}"
+    throttle_classes = (ChangeUserThrottle,)
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "request": self.request}
