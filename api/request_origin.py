@@ -77,9 +77,9 @@ def origin(request) -> dict[str, str | None]:
     return {**device(request), "language": language(request)}
 
 
-def no_store_no_referrer(response):
-    """Reset and password responses: kept by no cache, and their URL (which may hold a token)
-    sent to no other site as a Referer."""
+def no_store(response):
+    """Reset and password responses: kept by no cache. (Their Referrer-Policy is the site's,
+    ``same-origin``: only the link's own URL holds a token, and it sends none; see
+    ``api.views.accounts.PasswordResetConfirmView``.)"""
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
     return response

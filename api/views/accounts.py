@@ -22,7 +22,7 @@ from api.forms import (
     ResetCodeForm,
     ResetSetPasswordForm,
 )
-from api.request_origin import no_store_no_referrer
+from api.request_origin import no_store
 from api.throttles import (
     ChangeUserThrottle,
     CodeIPThrottle,
@@ -37,12 +37,11 @@ from shared.accounts.reset_tokens import reset_token_generator
 from shared.models import UserSession
 
 
-def _no_referrer(view):
-    """Reset pages carry a token in their URL or form: no Referer may take it elsewhere, and
-    no cache may keep them."""
+def _no_store(view):
+    """Reset pages (an address typed, a token in the session) are kept by no cache."""
 
     def wrapped(request, *args, **kwargs):
-        return no_store_no_referrer(view(request, *args, **kwargs))
+        return no_store(view(request, *args, **kwargs))
 
     return wrapped
 
@@ -76,7 +75,7 @@ class LogoutView(auth_views.LogoutView):
     """POST only (Django's rule); back to the login page (LOGOUT_REDIRECT_URL)."""
 
 
-@method_decorator(_no_referrer, name="dispatch")
+@method_decorator(_no_store, name="dispatch")
 class PasswordResetView(ThrottledPostMixin, auth_views.PasswordResetView):
     form_class = PasswordResetRequestForm
     template_name = "accounts/password_reset_form.html"
@@ -84,12 +83,12 @@ class PasswordResetView(ThrottledPostMixin, auth_views.PasswordResetView):
     throttle_classes = (ResetIPThrottle,)
 
 
-@method_decorator(_no_referrer, name="dispatch")
+@method_decorator(_no_store, name="dispatch")
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
     template_name = "accounts/password_reset_done.html"
 
 
-@method_decorator([never_cache, _no_referrer], name="dispatch")
+@method_decorator([never_cache, _no_store], name="dispatch")
 class PasswordResetCodeView(ThrottledPostMixin, FormView):
     """ "Enter the code instead": a right code leads to the link's own page, which keeps the
     token in the session and asks for the new password."""
@@ -108,7 +107,7 @@ class PasswordResetCodeView(ThrottledPostMixin, FormView):
         return redirect("password_reset_confirm", uidb64=uid, token=token)
 
 
-@method_decorator([never_cache, _no_referrer], name="dispatch")
+@method_decorator([never_cache, _no_store], name="dispatch")
 class PasswordResetConfirmView(ThrottledPostMixin, auth_views.PasswordResetConfirmView):
     """Opening the link (GET) checks the token, keeps it in the session and redirects at once
     to a URL without it; it spends nothing, so mail scanners that open links do no harm."""
@@ -127,6 +126,11 @@ class PasswordResetConfirmView(ThrottledPostMixin, auth_views.PasswordResetConfi
 
     def dispatch(self, *args, **kwargs):
         response = super().dispatch(*args, **kwargs)
+        if kwargs.get("token") != self.reset_url_token:
+            # The one URL that holds a token: what it answers (a redirect, or the page of a
+            # dead link) sends no Referer anywhere. Every other page keeps the site's
+            # same-origin policy, so its forms post with their real Origin for the CSRF check.
+            response["Referrer-Policy"] = "no-referrer"
         if kwargs.get("token") != self.reset_url_token and response.status_code == 302:
             # The link's token just entered the session: give it a new key, so that a session
             # cookie someone planted in this browser beforehand does not hold it (fixation).
@@ -167,7 +171,7 @@ class PasswordResetConfirmView(ThrottledPostMixin, auth_views.PasswordResetConfi
         return response
 
 
-@method_decorator(_no_referrer, name="dispatch")
+@method_decorator(_no_store, name="dispatch")
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "accounts/password_reset_complete.html"
 

@@ -88,11 +88,11 @@ class PasswordResetConfirmSerializer(serializers.Serializer):
 
 
 class ResetResponseMixin:
-    """No reset response is cached, and none leaks its URL through a Referer."""
+    """No reset response is cached."""
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        return request_origin.no_store_no_referrer(response)
+        return request_origin.no_store(response)
 
 
 class PasswordResetView(ResetResponseMixin, GenericAPIView):

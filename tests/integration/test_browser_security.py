@@ -62,6 +62,9 @@ def test_every_html_page_runs_under_its_content_security_policy(
     [(_, message)] = mailbox.wait_for(1, timeout=20)
     text = message.get_body(preferencelist=("plain",)).get_content()
     [link] = re.findall(r"https?://\S+/accounts/reset/\S+/", text)
+    token = link.rstrip("/").rsplit("/", 1)[1]
+    referers = []
+    page.on("request", lambda request: referers.append(request.headers.get("referer") or ""))
     page.goto(link)
     page.wait_for_url(re.compile(r"/accounts/reset/[^/]+/set-password/$"))
     page.get_by_label("New password", exact=True).fill("short")
@@ -74,6 +77,11 @@ def test_every_html_page_runs_under_its_content_security_policy(
     page.wait_for_url(re.compile(r"/accounts/reset/done/$"))
     page.goto(link)  # a spent link
     assert page.get_by_role("heading", name="This link no longer works").is_visible()
+    page.get_by_role("link", name="Send me a new link").click()  # leaving the dead link's page
+    page.wait_for_url(re.compile(r"/accounts/password-reset/$"))
+    # The forms posted (CSRF passed, the password changed) and nothing ever named the token.
+    assert len(referers) > 5
+    assert not [referer for referer in referers if token in referer]
 
     page.goto(f"{base}/accounts/login/")
     page.get_by_label("Username").fill("erin")

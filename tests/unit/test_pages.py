@@ -25,9 +25,9 @@ def test_login_page_links_to_the_reset_page(client, db):
     assert b"Forgot password?" in response.content
 
 
-def test_reset_pages_send_no_referrer_and_are_not_cached(client, db):
+def test_reset_pages_refer_nowhere_else_and_are_not_cached(client, db):
     response = client.get("/accounts/password-reset/")
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "no-store" in response["Cache-Control"]
 
 

@@ -381,7 +381,7 @@ def test_the_exchange_answer_is_never_cached_nor_referred(alice):
     response = exchange("alice@example.com", code_in(mail_reset("alice@example.com")))
 
     assert "no-store" in response["Cache-Control"]
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
 
 
 def test_a_forced_reset_email_carries_a_working_code_too(alice):

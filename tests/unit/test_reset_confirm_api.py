@@ -278,14 +278,14 @@ def test_non_string_fields_are_a_400(client, field_value):
     assert can_log_in(user, PASSWORD)
 
 
-def test_confirm_responses_are_not_cached_and_send_no_referrer(client):
+def test_confirm_responses_are_not_cached_and_refer_nowhere_else(client):
     user = make_user()
     for response in (
         confirm(client, issue_link(user)),
         confirm(client, {"uid": "x", "token": "y"}),
     ):
         assert response["Cache-Control"] == "no-store"
-        assert response["Referrer-Policy"] == "no-referrer"
+        assert response["Referrer-Policy"] == "same-origin"
 
 
 def test_confirm_is_throttled_per_ip(client, settings):
