@@ -3,18 +3,25 @@
 A handler is a plain function ``(event, payload) -> None`` registered with ``@handles``, which turns
 it into a Celery task named ``handlers.<function name>`` on the queue that
 ``shared.messaging.events.SUBSCRIPTIONS`` assigns to it. The task validates the envelope, skips
-events this handler already handled (``ProcessedEvent``, by event id), then calls the function;
-transient failures (SMTP, network, database) are retried with exponential backoff and jitter.
+events this handler already handled (``ProcessedEvent``, by event id), then calls the function.
+
+Retries are Celery's own (``HandlerTask``: ``autoretry_for``, ``retry_backoff``,
+``retry_jitter``, ``max_retries``): a transient failure (SMTP 4xx, network, database) is raised
+as ``TransientFailure`` and retried with exponential backoff and full jitter; when the retries
+run out, or at once for a permanent failure, the task fails and its failure hook records a dead
+letter. What reaches Celery, and so its logs and Flower, is the kind of failure, never its
+details (SMTP errors name the recipients).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import smtplib
 import uuid
 from collections.abc import Callable
 
+from celery import Task
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
@@ -28,8 +35,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, Payload], None]
 
-# Seconds before the first retry (doubling each time), the cap, and how many retries: about
-# 17 minutes of trying with the defaults. The cap stays under the broker's visibility timeout.
+# Seconds before the first retry (doubling each time, whole seconds as Celery counts them), the
+# cap, and how many retries: about 17 minutes of trying with the defaults. The cap stays under
+# the broker's visibility timeout.
 RETRY_BASE = settings.HANDLER_RETRY_BASE
 RETRY_BACKOFF_MAX = settings.HANDLER_RETRY_MAX_DELAY
 MAX_RETRIES = settings.HANDLER_MAX_RETRIES
@@ -56,6 +64,10 @@ class HandlerFailure(Exception):
     kind of failure without its details, which for SMTP name the recipients."""
 
 
+class TransientFailure(HandlerFailure):
+    """Another try may succeed: Celery retries it (``HandlerTask.autoretry_for``)."""
+
+
 def describe(exc: BaseException) -> str:
     """A log-safe summary: exception type and SMTP reply codes, never addresses."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -66,11 +78,62 @@ def describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def retry_countdown(retries: int) -> float:
-    """Exponential backoff with jitter: half the step fixed, half random, so that a burst of
-    failures (an SMTP outage) does not come back as a burst."""
-    step = min(RETRY_BACKOFF_MAX, RETRY_BASE * 2**retries)
-    return step / 2 + random.uniform(0, step / 2)  # noqa: S311 - jitter, not a secret
+def retry_countdown(retries: int) -> int:
+    """The countdown before retry number ``retries + 1``: the schedule ``HandlerTask`` asks of
+    Celery (exponential, capped, full jitter), for the tasks that retry by hand (webhooks,
+    forced resets), so that every retry in the service keeps one schedule."""
+    return get_exponential_backoff_interval(
+        factor=RETRY_BASE, retries=retries, maximum=RETRY_BACKOFF_MAX, full_jitter=True
+    )
+
+
+class HandlerTask(Task):
+    """The Celery task class of every handler."""
+
+    autoretry_for = (TransientFailure,)
+    retry_backoff = RETRY_BASE
+    retry_backoff_max = RETRY_BACKOFF_MAX
+    retry_jitter = True
+    max_retries = MAX_RETRIES
+
+    def retry(self, args=None, kwargs=None, exc=None, throw=True, **options):
+        # Celery re-sends a retried task without the argsrepr its first message had, so Flower
+        # and the worker would show repr(args): the whole event, addresses included.
+        message = (args if args is not None else self.request.args or [None])[0]
+        options.setdefault("argsrepr", task_argsrepr(message))
+        options.setdefault("kwargsrepr", "{}")
+        if self.request.retries < self.max_retries:
+            log.warning(
+                "%s will retry event %s in %ss: %s",
+                self.name, _id(message), options.get("countdown"), exc,
+            )  # fmt: skip
+        return super().retry(args, kwargs, exc, throw, **options)
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        """The task gave up: a permanent failure, or a transient one out of retries. Its event
+        goes to the dead letters, for operators to replay."""
+        message = args[0] if args else None
+        tries = self.request.retries + 1
+        log.error("%s gave up on event %s after %d tries: %s", self.name, _id(message), tries, exc)
+        reason = (
+            DeadLetter.Reason.RETRIES_EXHAUSTED
+            if isinstance(exc, TransientFailure)
+            else DeadLetter.Reason.PERMANENT_FAILURE
+        )
+        try:
+            dead_letters.record(
+                task=self.name, message=message, reason=reason, error=str(exc), attempts=tries
+            )
+        except DatabaseError:
+            # Not even the dead letter can be written: keep the message alive instead.
+            log.error(
+                "%s cannot record the dead letter of %s; retrying later", self.name, _id(message)
+            )
+            self.apply_async(
+                args=args, task_id=self.request.id, countdown=RETRY_BACKOFF_MAX,
+                retries=self.request.retries + 1, argsrepr=task_argsrepr(message),
+                kwargsrepr="{}",
+            )  # fmt: skip
 
 
 def handles(event_type: str) -> Callable[[Handler], Handler]:
@@ -83,27 +146,23 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
                 f"{name} is not subscribed to {event_type} in shared.messaging.events"
             )
 
-        @app.task(
-            name=name,
-            bind=True,
-            max_retries=MAX_RETRIES,
-        )
+        @app.task(name=name, bind=True, base=HandlerTask)
         def task(self, message: dict) -> None:
             try:
-                try:
-                    event, payload = parse_event(message)
-                    if event.type != event_type:
-                        raise EventError(f"{name} does not handle {event.type}")
-                except EventError:
-                    # Retrying cannot fix a malformed message. Its content may hold
-                    # addresses, so the log names only what it claimed to be.
-                    claimed = message.get("type") if isinstance(message, dict) else None
-                    log.error("%s refused a malformed event (type %r)", name, claimed)
-                    dead_letters.record(
-                        task=name, message=message, reason=DeadLetter.Reason.MALFORMED,
-                        error="malformed event", attempts=self.request.retries + 1,
-                    )  # fmt: skip
-                    return
+                event, payload = parse_event(message)
+                if event.type != event_type:
+                    raise EventError(f"{name} does not handle {event.type}")
+            except EventError:
+                # Retrying cannot fix a malformed message. Its content may hold addresses, so
+                # the log names only what it claimed to be.
+                claimed = message.get("type") if isinstance(message, dict) else None
+                log.error("%s refused a malformed event (type %r)", name, claimed)
+                dead_letters.record(
+                    task=name, message=message, reason=DeadLetter.Reason.MALFORMED,
+                    error="malformed event", attempts=self.request.retries + 1,
+                )  # fmt: skip
+                return
+            try:
                 if ProcessedEvent.objects.filter(event_id=event.id, handler=name).exists():
                     log.info("%s already handled event %s; redelivery ignored", name, event.id)
                     return
@@ -111,50 +170,15 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
                 upsert(ProcessedEvent, {"event_id": event.id, "handler": name},
                        conflict=["event_id", "handler"], update=[])  # fmt: skip
             except Exception as exc:
-                give_up(self, name, message, exc)
+                # Only the kind of failure goes on; "from None" keeps the details (SMTP
+                # recipients) out of the traceback Celery logs and Flower shows.
+                failure = TransientFailure if is_transient(exc) else HandlerFailure
+                raise failure(describe(exc)) from None
 
         func.task = task  # type: ignore[attr-defined]
         return func
 
     return register
-
-
-def give_up(task, name: str, message, exc: Exception):
-    """Retry a transient failure; otherwise record a dead letter. Always raises."""
-    summary = describe(exc)
-    transient = is_transient(exc)
-    tries = task.request.retries + 1
-    if transient and task.request.retries < MAX_RETRIES:
-        countdown = retry_countdown(task.request.retries)
-        log.warning("%s will retry event %s in %.1fs: %s", name, _id(message), countdown, summary)
-        raise _retry(task, message, summary, countdown=countdown) from None
-    log.error("%s gave up on event %s after %d tries: %s", name, _id(message), tries, summary)
-    reason = (
-        DeadLetter.Reason.RETRIES_EXHAUSTED if transient else DeadLetter.Reason.PERMANENT_FAILURE
-    )
-    try:
-        dead_letters.record(
-            task=name, message=message, reason=reason, error=summary, attempts=tries
-        )
-    except DatabaseError:
-        # Not even the dead letter can be written: keep the message alive instead.
-        log.error("%s cannot record the dead letter of %s; retrying later", name, _id(message))
-        raise _retry(
-            task, message, summary, countdown=RETRY_BACKOFF_MAX, max_retries=None
-        ) from None
-    raise HandlerFailure(summary) from None
-
-
-def _retry(task, message, summary: str, **options):
-    """Send the task again and return the Retry for the caller to raise ``from None``."""
-    # Celery re-sends a retried task without the argsrepr its first message had, so Flower and
-    # the worker would show repr(args): the whole event, addresses included. Give it again.
-    # throw=False: raised inside task.retry, the Retry would carry the handler's exception as
-    # its context, and Flower shows that traceback, SMTP recipients included.
-    return task.retry(
-        exc=HandlerFailure(summary), argsrepr=task_argsrepr(message), kwargsrepr="{}",
-        throw=False, **options,
-    )  # fmt: skip
 
 
 def task_argsrepr(message) -> str:
