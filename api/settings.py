@@ -22,6 +22,7 @@ from shared.infra.config import (
     VAR_DIR,
     env_bool,
     env_choice,
+    env_float,
     env_int,
     env_list,
     env_str,
@@ -348,11 +349,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # publishes per task for no one, up to a tenth of an email worker's CPU. CELERY_TASK_EVENTS=1
 # turns them on from the start (for another monitor than Flower).
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_TASK_EVENTS", False)
-# Handlers' retries of transient failures (workers/handler_tasks.py, Celery's retry_backoff):
-# whole seconds before the first (doubling each time, with jitter), the cap, and how many:
-# about 17 minutes with the defaults.
-HANDLER_RETRY_BASE = env_int("HANDLER_RETRY_BASE", 2)
-HANDLER_RETRY_MAX_DELAY = env_int("HANDLER_RETRY_MAX_DELAY", 600)
+# Handlers' retries of transient failures (workers/handler_tasks.py): seconds before the first
+# (doubling each time, with jitter), the cap, and how many.
+HANDLER_RETRY_BASE = env_float("HANDLER_RETRY_BASE", 2.0)
+HANDLER_RETRY_MAX_DELAY = env_float("HANDLER_RETRY_MAX_DELAY", 600.0)
 HANDLER_MAX_RETRIES = env_int("HANDLER_MAX_RETRIES", 8)
 # How events reach Redis: "redis" writes Celery's task messages straight to it
 # (shared/messaging/celery_wire.py, the fast way); "celery" sends them with app.send_task.
@@ -361,7 +361,7 @@ EVENT_PUBLISH_VIA = env_choice("EVENT_PUBLISH_VIA", "redis", ("redis", "celery")
 OUTBOX_RELAY_INTERVAL = float(env_str("OUTBOX_RELAY_INTERVAL", "5"))
 # Seconds after which an event sent to Redis, and not yet finished by all its handlers, is sent
 # again to those that have not finished: longer than a handler's whole chain of retries (at
-# most about 17 minutes by default) and than the broker's redelivery of a dead worker's tasks
+# most 8.5 minutes by default) and than the broker's redelivery of a dead worker's tasks
 # (CELERY_VISIBILITY_TIMEOUT, 15 minutes), so that only an event Redis lost is sent again.
 OUTBOX_REDELIVER_AFTER = env_int("OUTBOX_REDELIVER_AFTER", 30 * 60)
 # Webhooks (shared/messaging/webhooks.py): private addresses allowed, retries, seconds per delivery.

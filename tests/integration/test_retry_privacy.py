@@ -48,7 +48,7 @@ def worker(private_redis, sink):
     # Task events from the start, as Flower turns them on; Celery's own per-task log lines too.
     env = worker_env(
         private_redis.url, sink.url, "https://accounts.example.test",
-        HANDLER_RETRY_BASE="1", CELERY_TASK_EVENTS="1", CELERY_TASK_LOGS="1",
+        HANDLER_RETRY_BASE="0.5", CELERY_TASK_EVENTS="1", CELERY_TASK_LOGS="1",
     )  # fmt: skip
     worker = CeleryWorker(env, queues="email,security", pool="solo").start(app)
     yield worker

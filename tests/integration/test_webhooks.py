@@ -36,7 +36,7 @@ def webhook_worker(django_db_setup, django_db_blocker, redis_url, smtp_server, p
         # http:// to loopback (the receiver) is allowed only with DEBUG on.
         "DEBUG": "1",
         "WEBHOOK_TIMEOUT": str(TIMEOUT),
-        "HANDLER_RETRY_BASE": "1",
+        "HANDLER_RETRY_BASE": "0.2",
         "HANDLER_RETRY_MAX_DELAY": "1",
     }
     with django_db_blocker.unblock():

@@ -41,20 +41,21 @@ def test_transient_failures_are_told_from_permanent_ones(exc, transient):
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap():
-    """Celery's schedule (``retry_backoff`` with ``retry_jitter``): whole seconds from 0 to a
-    step that doubles from HANDLER_RETRY_BASE (2) up to HANDLER_RETRY_MAX_DELAY (600)."""
     for retries in range(12):
         step = min(600, 2 * 2**retries)
-        samples = {retry_countdown(retries) for _ in range(60)}
-        assert all(isinstance(s, int) and 0 <= s <= step for s in samples)
+        samples = {retry_countdown(retries) for _ in range(20)}
+        assert all(step / 2 <= s <= step for s in samples)
         assert len(samples) > 1
-        assert max(samples) > step / 4  # the step grows: late retries wait long
 
 
-def test_handlers_retry_with_celerys_own_options():
+def test_handlers_retry_with_celerys_own_options_and_our_schedule():
+    """Celery decides what is retried and how often (``autoretry_for``, ``max_retries``); the
+    wait is ours: Celery's ``retry_backoff`` has full jitter, which can spend all the retries
+    within seconds of a failure (tests/integration/test_faults.py lost 5 emails of 20 to a
+    20-second SMTP outage with it)."""
     task = password_reset.send_password_reset_email.task
     assert task.autoretry_for == (handler_tasks.TransientFailure,)
-    assert (task.retry_backoff, task.retry_backoff_max, task.retry_jitter) == (2, 600, True)
+    assert task.retry_backoff is False
     assert task.max_retries == MAX_RETRIES == 8
 
 
