@@ -262,3 +262,22 @@ def test_workers_and_flower_get_the_sentinel_transport_and_the_master_name():
         "shared.messaging.redis_transport:SentinelTransport",
         "main",
     ]
+
+
+def test_environment_variables_are_read_in_one_place():
+    """Configuration comes from api/settings.py, through shared/infra/config.py's helpers;
+    gunicorn's own options from api/gunicorn_conf.py (read before Django starts), and the
+    local stand-ins of `make run` (not shipped) read their ports. Nothing else reads the
+    environment: everything else asks django.conf.settings."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    reading = re.compile(
+        r"os\.environ\.get\(|os\.environ\[|getenv\(|env_(str|int|float|bool|list|url|choice)\("
+    )
+    readers = sorted(
+        str(path.relative_to(root)) for package in ("api", "shared", "workers")
+        for path in (root / package).rglob("*.py")
+        if "devservices" not in path.parts and reading.search(path.read_text())
+    )  # fmt: skip
+    assert readers == ["api/gunicorn_conf.py", "api/settings.py", "shared/infra/config.py"]
