@@ -29,6 +29,7 @@ SCRIPTS = [
     ("import_users", "moving 100 thousand users in with their hashes; the same file again"),
     ("forced_reset", "forced reset of 20 thousand users: every one reset and mailed"),
     ("embedded_burst", "make run's SQLite default: 300 resets at once, mailed within 5 s?"),
+    ("cpu_per_reset", "CPU per delivered reset, ours (API + worker + Redis) against the peers"),
 ]
 
 
