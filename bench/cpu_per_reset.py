@@ -20,7 +20,7 @@ been acknowledged: Redis's ``unacked`` hash is empty). CPU is the utime + stime 
 * PostgreSQL, reported beside the total and not in it: every process named ``postgres``.
 
 This process (the load generator and the SMTP sink) is not counted. Before the rounds, each
-server gets ``--warmup`` requests (2 gunicorn workers x 1000: past gunicorn_conf's gc.freeze())
+server gets ``--warmup`` requests (past gunicorn_conf's gc.freeze() after 1000 per worker)
 and ours' worker mails them; then the idle CPU of each group is measured for a few seconds (the
 machine's PostgreSQL and Redis may serve others too). Rounds alternate the order of the
 endpoints; the summary is the median of the rounds, and the ratio is ours' total against the
@@ -40,6 +40,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,7 +56,9 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class CpuStack(Stack):
-    """A Stack on a scratch database of its own, so it can run beside the other benchmarks."""
+    """A Stack on a scratch database of its own, so it can run beside the other benchmarks; the
+    name carries this process's id, so that two runs at once (two sessions on one machine) do
+    not drop each other's database, and it is dropped at the end."""
 
     def _database(self) -> tuple[str, str]:
         if "django" in sys.modules:
@@ -63,7 +66,22 @@ class CpuStack(Stack):
 
             connections.close_all()
         base, label = shared_postgres()
-        return scratch_database(base, DATABASE), label
+        name = f"{DATABASE}_{os.getpid()}"
+        url = scratch_database(base, name)
+        self._closers.append(lambda: drop_database(base, name))
+        return url, label
+
+
+def drop_database(base: str, name: str) -> None:
+    import psycopg
+
+    if "django" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
+    admin = urlunsplit(urlsplit(base)._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 # -- CPU time from /proc ---------------------------------------------------------------------
@@ -171,6 +189,8 @@ def deliver(stack: Stack, url: str, addresses: list[str], expect: int, connectio
     stack.sink.handler.clear()
     start = time.monotonic()
     errors = send_all(url, addresses, expect, connections, rate)
+    if errors:  # fail now rather than wait 300 s for messages that will not come
+        raise RuntimeError(f"{url}: {errors} requests did not answer {expect}")
     got = stack.sink.handler.wait_count(len(addresses), timeout=300)
     if got < len(addresses):
         raise RuntimeError(f"{url}: only {got} of {len(addresses)} messages arrived")
@@ -186,7 +206,7 @@ def main() -> None:
                         help="requests per second; 0: as fast as --connections go")  # fmt: skip
     parser.add_argument("--connections", type=int, default=8, help="at most, concurrently")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=2200, help="requests per server first")
+    parser.add_argument("--warmup", type=int, default=3000, help="requests per server first")
     parser.add_argument("--idle", type=float, default=5, help="seconds of idle CPU measured")
     parser.add_argument("--only", choices=["ours", *PEERS], action="append",
                         help="measure only these endpoints (repeatable)")  # fmt: skip
@@ -207,7 +227,9 @@ def main() -> None:
         if set(names) & set(PEERS):
             peers = stack.start_web("bench.peers.wsgi", settings_module="bench.peers.settings")
             bases |= dict.fromkeys(PEERS, peers)
-        workers = stack.start_email_worker() if "ours" in names else []
+        # BENCH_WORKER_ARGS: options for the email worker, as in bench/delivery.py
+        extra = os.environ.get("BENCH_WORKER_ARGS", "").split()
+        workers = stack.start_email_worker(*extra) if "ours" in names else []
         urls = {name: bases[name] + str(RESET_ENDPOINTS[name]["path"]) for name in names}
         trees = {"api": [stack.processes["web:api.wsgi"].pid]}
         if workers:

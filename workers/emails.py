@@ -9,6 +9,7 @@ replaced.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import smtplib
 import threading
 import time
@@ -46,6 +47,25 @@ def _connection():
     return connection
 
 
+class TemplatedEmail(EmailMultiAlternatives):
+    """Django's message with its MIME boundary chosen here, once the parts are known. Left to
+    the email package, the boundary is picked while the message is written, and a regular
+    expression is compiled from it to check that no part contains it: a new pattern for every
+    message (about 5 % of a reset email's CPU), which also pushes the process's other patterns
+    out of ``re``'s cache. A substring test keeps the same guarantee."""
+
+    def message(self, *args, **kwargs):
+        message = super().message(*args, **kwargs)
+        if message.is_multipart():
+            parts = [self.body, *(content for content, _ in self.alternatives)]
+            while True:
+                boundary = f"==============={secrets.token_hex(16)}=="
+                if not any(boundary in str(part) for part in parts):
+                    break
+            message.set_boundary(boundary)
+        return message
+
+
 def send_templated_email(template: str, *, to: str, context: dict) -> None:
     """Send ``emails/<template>_subject.txt``, ``.txt`` and ``.html`` rendered with ``context``."""
     subject = render_to_string(f"emails/{template}_subject.txt", context)
@@ -53,7 +73,7 @@ def send_templated_email(template: str, *, to: str, context: dict) -> None:
     text = render_to_string(f"emails/{template}.txt", context)
     html = render_to_string(f"emails/{template}.html", context)
     for attempt in (1, 2):
-        message = EmailMultiAlternatives(
+        message = TemplatedEmail(
             subject, text, settings.DEFAULT_FROM_EMAIL, [to], connection=_connection()
         )
         message.attach_alternative(html, "text/html")

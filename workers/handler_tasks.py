@@ -25,7 +25,7 @@ from celery import Task
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from shared.infra.upsert import upsert
+from shared.infra.upsert import row_exists, upsert
 from shared.messaging import dead_letters
 from shared.messaging.celery_app import app
 from shared.messaging.events import SUBSCRIPTIONS, Event, EventError, Payload, parse_event
@@ -164,7 +164,7 @@ def handles(event_type: str) -> Callable[[Handler], Handler]:
                 )  # fmt: skip
                 return
             try:
-                if ProcessedEvent.objects.filter(event_id=event.id, handler=name).exists():
+                if row_exists(ProcessedEvent, event_id=event.id, handler=name):
                     log.info("%s already handled event %s; redelivery ignored", name, event.id)
                     return
                 func(event, payload)

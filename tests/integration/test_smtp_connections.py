@@ -63,3 +63,14 @@ def test_each_message_comes_with_the_time_it_arrived(sink):
     ]
     times = [at for _, _, at in timed]
     assert times == sorted(times) == sink.handler.received_at
+
+
+def test_a_message_goes_out_as_text_and_html_alternatives_around_one_boundary(sink):
+    send(1)
+    [(_, message)] = sink.handler.messages
+    assert message.get_content_type() == "multipart/alternative"
+    boundary = message.get_boundary()
+    assert boundary
+    parts = [part.get_content_type() for part in message.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    assert all(boundary not in part.get_content() for part in message.iter_parts())

@@ -8,7 +8,7 @@ from django.contrib.auth.hashers import make_password
 from django.core import mail
 
 from shared.messaging.events import PasswordResetRequestedV1, make_event
-from shared.models import PasswordResetNonce
+from shared.models import PasswordResetNonce, ProcessedEvent
 from workers.handlers.password_reset import send_password_reset_email
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +146,21 @@ def test_what_sending_a_link_stores_fits_the_columns_postgresql_enforces(mike):
     stored = PasswordResetNonce.objects.get(user=mike)
     stored.full_clean()
     assert len(stored.value) == 32  # 128 random bits, as hex
+
+
+def test_a_redelivered_reset_event_mails_once(mike):
+    message = make_event(PasswordResetRequestedV1(email="mike@example.org")).to_message()
+    task = send_password_reset_email.task
+    task.apply(args=[message])
+    task.apply(args=[message])
+    assert [m.to for m in mail.outbox] == [["Mike@example.org"]]
+    assert ProcessedEvent.objects.filter(handler="handlers.send_password_reset_email").count() == 1
+
+
+def test_a_redelivered_unknown_address_event_sends_one_notice(settings, db):
+    settings.RESET_NOTIFY_UNKNOWN_EMAIL = True
+    message = make_event(PasswordResetRequestedV1(email="nobody@example.org")).to_message()
+    task = send_password_reset_email.task
+    task.apply(args=[message])
+    task.apply(args=[message])
+    assert [m.to for m in mail.outbox] == [["nobody@example.org"]]
