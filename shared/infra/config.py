@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]  # the repository: shared/infra/config.py
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
 # Ports of the stand-ins `make run` starts when REDIS_URL / EMAIL_URL are not set.

@@ -281,3 +281,14 @@ def test_environment_variables_are_read_in_one_place():
         if "devservices" not in path.parts and reading.search(path.read_text())
     )  # fmt: skip
     assert readers == ["api/gunicorn_conf.py", "api/settings.py", "shared/infra/config.py"]
+
+
+def test_local_state_lives_in_the_repository_var_folder_by_default():
+    """With no VAR_DIR, SQLite, the DEBUG keys and the mail sink's files go to var/ at the top of
+    the checkout, where .gitignore and the README put them (not beside the module that says so:
+    shared/infra/var/ once, after a move)."""
+    from shared.infra import config
+
+    root = Path(__file__).resolve().parents[2]
+    assert root == config.BASE_DIR
+    assert (config.BASE_DIR / "manage.py").is_file()
