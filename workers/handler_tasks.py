@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 
 from shared.infra.upsert import row_exists, upsert
-from shared.messaging import dead_letters
+from shared.messaging import celery_wire, dead_letters
 from shared.messaging.celery_app import app
 from shared.messaging.events import SUBSCRIPTIONS, Event, EventError, Payload, parse_event
 from shared.models import DeadLetter, ProcessedEvent
@@ -190,7 +190,7 @@ def task_argsrepr(message) -> str:
     event_type = message.get("type") if isinstance(message, dict) else None
     if not (isinstance(event_type, str) and event_type in SUBSCRIPTIONS):
         event_type = "unknown"
-    return f"({event_type} event {_id(message)})"
+    return celery_wire.argsrepr({"type": event_type, "id": _id(message)})
 
 
 def _id(message) -> str:

@@ -113,10 +113,10 @@ class _Unread(NamedTuple):
     replies: int
 
 
-def _write(message: dict, only: set[str] | None = None) -> _Unread | None:
-    """LPUSH the event's task messages in one round trip, on one of the client's pooled
+def _write(messages: list[dict], only: set[str] | None = None) -> _Unread | None:
+    """LPUSH the events' task messages in one round trip, on one of the client's pooled
     connections, and leave the replies to ``_read_replies``. Raises PublishError."""
-    commands = [("LPUSH", queue, raw) for queue, raw in task_messages(message, only)]
+    commands = [("LPUSH", queue, raw) for m in messages for queue, raw in task_messages(m, only)]
     if not commands:
         return None
     pool = get_redis().connection_pool
@@ -177,28 +177,19 @@ def send_task(message: dict, only: set[str] | None = None) -> None:
 
 def send(message: dict, only: set[str] | None = None) -> None:
     """Push the event's task messages and wait for Redis to take them. Raises PublishError."""
-    if via_celery():
-        send_task(message, only)
-        return
-    unread = _write(message, only)
-    if unread is not None:
-        _read_replies(unread)
+    send_many([message], only)
 
 
-def send_many(messages: list[dict]) -> None:
-    """Push the task messages of many events in one round trip. Raises PublishError."""
+def send_many(messages: list[dict], only: set[str] | None = None) -> None:
+    """Push the task messages of many events in one round trip (a forced reset's batch) and
+    wait for Redis to take them. Raises PublishError."""
     if via_celery():
         for message in messages:
-            send_task(message)
+            send_task(message, only)
         return
-    commands = [("LPUSH", queue, raw) for m in messages for queue, raw in task_messages(m)]
-    try:
-        pipe = get_redis().pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)
-        pipe.execute()
-    except (RedisError, OSError) as exc:
-        raise PublishError(f"{type(exc).__name__}: {exc}") from exc
+    unread = _write(messages, only)
+    if unread is not None:
+        _read_replies(unread)
 
 
 # The deferred acknowledgement. During an HTTP request the bytes are written at once, but
@@ -216,7 +207,7 @@ def push(message: dict, on_refusal: Callable[[PublishError], None]) -> None:
     if via_celery():
         send_task(message)
         return
-    unread = _write(message)
+    unread = _write([message])
     if unread is None:
         return  # no handler for this event type
     pending = getattr(_requests, "unread", None)

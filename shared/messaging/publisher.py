@@ -58,10 +58,7 @@ def publish_many(events: list[Event]) -> None:
 def _send_committed(messages: dict[uuid.UUID, dict]) -> None:
     """After commit: send the events written to the outbox, and mark them sent."""
     try:
-        if len(messages) == 1:
-            celery_wire.send(*messages.values())
-        else:
-            celery_wire.send_many(list(messages.values()))
+        celery_wire.send_many(list(messages.values()))
     except PublishError as exc:
         outbox.failed(list(messages), exc)
         return
