@@ -8,6 +8,8 @@ import time
 from csp.constants import HEADER
 from csp.middleware import CSPMiddleware
 from django.conf import settings
+from django.contrib.sessions.exceptions import SessionInterrupted
+from django.contrib.sessions.middleware import SessionMiddleware
 
 from shared.accounts.browser_sessions import STARTED_AT
 
@@ -56,3 +58,20 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
                 response[HEADER] = self.JSON_POLICY
             return response
         return super().process_response(request, response)
+
+
+class RevocableSessionMiddleware(SessionMiddleware):
+    """Django's session middleware, for sessions the workers may end while a request runs (a
+    password change, a deactivation: every session of the user is deleted). Django then
+    refuses to save the session and answers 400; here the request's own answer stands, as the
+    signed-out request it now is, and the cookie of the ended session is cleared."""
+
+    def process_response(self, request, response):
+        try:
+            return super().process_response(request, response)
+        except SessionInterrupted:
+            response.delete_cookie(
+                settings.SESSION_COOKIE_NAME, path=settings.SESSION_COOKIE_PATH,
+                domain=settings.SESSION_COOKIE_DOMAIN, samesite=settings.SESSION_COOKIE_SAMESITE,
+            )  # fmt: skip
+            return response

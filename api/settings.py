@@ -83,7 +83,7 @@ MIDDLEWARE = [
     "api.middleware.ContentSecurityPolicyMiddleware",
     "api.errors.ErrorResponseMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "api.middleware.RevocableSessionMiddleware",
     "api.middleware.AbsoluteSessionLifetimeMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
