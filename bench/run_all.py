@@ -30,6 +30,7 @@ SCRIPTS = [
     ("forced_reset", "forced reset of 20 thousand users: every one reset and mailed"),
     ("embedded_burst", "make run's SQLite default: 300 resets at once, mailed within 5 s?"),
     ("cpu_per_reset", "CPU per delivered reset, ours (API + worker + Redis) against the peers"),
+    ("email_floor", "CPU of the reset email alone, and what issue 16's target leaves"),
 ]
 
 
