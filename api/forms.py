@@ -11,6 +11,7 @@ from django.utils.translation import ngettext
 
 from api import request_origin
 from api.views.password_reset import INVALID_CODE
+from shared.accounts.email_change import request_email_change
 from shared.accounts.login_attempts import LOCKED_ATTRIBUTE
 from shared.accounts.password_reset import complete_password_reset, request_password_reset
 from shared.accounts.passwords import change_password
@@ -131,3 +132,46 @@ class ChangePasswordForm(NewPasswordFormMixin, PasswordChangeForm):
             keep_session_key=self.request.session.session_key,
         )
         return self.user
+
+
+class EmailChangeForm(forms.Form):
+    """A new address for the signed-in account, with its current password. Saving publishes
+    the request: the confirmation goes to the new address, as through the API."""
+
+    password = forms.CharField(
+        label=_("Current password"),
+        strip=False,
+        max_length=settings.PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    new_email = forms.EmailField(
+        label=_("New email address"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.request = request
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(
+                _("Your password was entered incorrectly."), code="password_incorrect"
+            )
+        return password
+
+    def clean_new_email(self):
+        new_email = self.cleaned_data["new_email"]
+        if new_email.casefold() == (self.user.email or "").casefold():
+            raise forms.ValidationError(
+                _("This is already the address of your account."), code="same_address"
+            )
+        return new_email
+
+    def save(self) -> None:
+        request_email_change(
+            self.user, self.cleaned_data["new_email"], **request_origin.origin(self.request)
+        )

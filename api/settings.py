@@ -186,6 +186,12 @@ if not 6 <= RESET_CODE_LENGTH <= 12:
     raise ImproperlyConfigured("RESET_CODE_LENGTH must be between 6 and 12 digits.")
 if RESET_CODE_MAX_ATTEMPTS < 1 or RESET_CODE_TIMEOUT < 1:
     raise ImproperlyConfigured("RESET_CODE_MAX_ATTEMPTS and RESET_CODE_TIMEOUT must be positive.")
+# "This wasn't me" links in the notices of a password or address change, and the link that
+# confirms a new address: their lifetimes in seconds.
+NOT_ME_TIMEOUT = env_int("NOT_ME_TIMEOUT", 7 * 24 * 3600)
+EMAIL_CHANGE_TIMEOUT = env_int("EMAIL_CHANGE_TIMEOUT", 24 * 3600)
+if NOT_ME_TIMEOUT < 1 or EMAIL_CHANGE_TIMEOUT < 1:
+    raise ImproperlyConfigured("NOT_ME_TIMEOUT and EMAIL_CHANGE_TIMEOUT must be positive.")
 # Log the person in on the HTML pages once a reset completes. Off: a reset proves control of
 # the mailbox, and logging in should still prove the new password.
 PASSWORD_RESET_AUTO_LOGIN = env_bool("PASSWORD_RESET_AUTO_LOGIN", False)

@@ -13,6 +13,7 @@ from api.views.admin_resets import (
 )
 from api.views.admin_users import AdminUserDetailView, AdminUserListView
 from api.views.admin_webhooks import AdminWebhookDetailView, AdminWebhookListView
+from api.views.email_change import EmailChangeConfirmView, EmailChangeView
 from api.views.password_change import PasswordChangeView
 from api.views.password_reset import (
     PasswordResetCodeView,
@@ -41,6 +42,10 @@ api_auth = [
         name="api_password_reset_confirm",
     ),
     path("password/reset/code/", PasswordResetCodeView.as_view(), name="api_password_reset_code"),
+    path("email/change/", EmailChangeView.as_view(), name="api_email_change"),
+    path(
+        "email/change/confirm/", EmailChangeConfirmView.as_view(), name="api_email_change_confirm"
+    ),
 ]
 
 api_admin = [
@@ -89,6 +94,14 @@ accounts_pages = [
         accounts.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("email-change/", accounts.EmailChangeView.as_view(), name="email_change"),
+    path("email-change/done/", accounts.EmailChangeDoneView.as_view(), name="email_change_done"),
+    path(
+        "email-change/confirm/<uidb64>/<token>/",
+        accounts.EmailChangeConfirmView.as_view(),
+        name="email_change_confirm",
+    ),
+    path("not-me/<uidb64>/<token>/", accounts.NotMeView.as_view(), name="not_me"),
 ]
 
 urlpatterns = [

@@ -62,6 +62,44 @@ class PasswordResetNonce(models.Model):
         return f"reset nonce of user {self.user_id}"
 
 
+class ChangeLink(models.Model):
+    """A one-time link mailed about a change to an account: the confirmation of a new address
+    (``confirm_email``, to that address), or "this wasn't me" (``not_me``, in the notice of a
+    password or address change).
+
+    Only a keyed hash of the link's secret is stored. Each link answers one change
+    (``change_id``: the event that asked for it) and works once (``used_at``), within its
+    lifetime (``EMAIL_CHANGE_TIMEOUT``, ``NOT_ME_TIMEOUT``)."""
+
+    class Purpose(models.TextChoices):
+        CONFIRM_EMAIL = "confirm_email", "confirm a new address"
+        NOT_ME = "not_me", "this wasn't me"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="change_links"
+    )
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    change_id = models.UUIDField(help_text="The event the link answers.")
+    secret_hash = models.CharField(max_length=64, unique=True)
+    # confirm_email: the address to set, and the account's state when it was asked (a password
+    # or address change since then kills the link). not_me after an address change: the address
+    # a lock gives back.
+    new_email = models.EmailField(max_length=254, blank=True, default="")
+    old_email = models.EmailField(max_length=254, blank=True, default="")
+    state = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["purpose", "change_id"], name="one_link_per_change")
+        ]
+        indexes = [models.Index(fields=["user", "purpose"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} link of user {self.user_id}"
+
+
 class RefreshToken(models.Model):
     """The whitelist: one row per signed-in session (a refresh-token family), holding the jti
     of the family's current refresh token.

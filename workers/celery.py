@@ -12,6 +12,7 @@ app.conf.imports = (
     "workers.handlers.password_reset",
     "workers.handlers.password_changed",
     "workers.handlers.account_locked",
+    "workers.handlers.email_change",
     "workers.handlers.webhooks",
     "workers.maintenance",
     "workers.admin_resets",

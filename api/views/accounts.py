@@ -7,16 +7,20 @@ import math
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from django.views.generic import TemplateView
 from django.views.generic.edit import FormView
 
+from api import request_origin
 from api.forms import (
     RESET_EMAIL_SESSION_KEY,
     ChangePasswordForm,
+    EmailChangeForm,
     LoginForm,
     PasswordResetRequestForm,
     ResetCodeForm,
@@ -30,11 +34,14 @@ from api.throttles import (
     LoginIPThrottle,
     ResetIPThrottle,
 )
+from shared.accounts import change_links
 from shared.accounts.browser_sessions import session_key_cycled
+from shared.accounts.email_change import confirm_email_change
+from shared.accounts.not_me import lock_account
 from shared.accounts.password_reset import InvalidResetLink
 from shared.accounts.passwords import PasswordChangedMeanwhile
 from shared.accounts.reset_tokens import reset_token_generator
-from shared.models import UserSession
+from shared.models import ChangeLink, UserSession
 
 
 def _no_store(view):
@@ -198,3 +205,119 @@ class PasswordChangeView(ThrottledPostMixin, auth_views.PasswordChangeView):
 
 class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
     template_name = "accounts/password_change_done.html"
+
+
+@method_decorator(never_cache, name="dispatch")
+class EmailChangeView(LoginRequiredMixin, ThrottledPostMixin, FormView):
+    template_name = "accounts/email_change_form.html"
+    form_class = EmailChangeForm
+    success_url = reverse_lazy("email_change_done")
+    throttle_classes = (ChangeUserThrottle,)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "user": self.request.user, "request": self.request}
+
+    def form_valid(self, form):
+        form.save()
+        return super().form_valid(form)
+
+
+class EmailChangeDoneView(LoginRequiredMixin, TemplateView):
+    template_name = "accounts/email_change_done.html"
+
+
+LINK_URL_TOKEN = "confirm"  # noqa: S105 - stands in the URL for the token kept in the session
+
+
+class OneTimeLinkPage(TemplateView):
+    """A page opened from a one-time link (``shared.accounts.change_links``), the way Django's
+    reset page works: opening the link (GET) checks it, keeps its token in the session and
+    redirects at once to the same URL with ``confirm`` in place of the token, spending
+    nothing; the page there asks for a POST (CSRF-protected), which spends the link."""
+
+    purpose: str = ""
+    done_template_name = ""
+
+    @property
+    def session_key(self) -> str:
+        return f"resetpass_{self.purpose}_token"
+
+    def dispatch(self, request, uidb64, token):
+        self.uidb64 = uidb64
+        if token != LINK_URL_TOKEN:
+            response = self._enter(request, token)
+            # The one URL that holds a token sends no Referer anywhere (see the reset page).
+            response["Referrer-Policy"] = "no-referrer"
+            return response
+        try:
+            self.link = change_links.find(
+                self.purpose, uidb64, request.session.get(self.session_key, "")
+            )
+        except change_links.DeadLink:
+            return self.render_to_response({"validlink": False})
+        return super().dispatch(request, uidb64=uidb64, token=token)
+
+    def _enter(self, request, token):
+        try:
+            change_links.find(self.purpose, self.uidb64, token)
+        except change_links.DeadLink:
+            return self.render_to_response({"validlink": False})
+        old_key = request.session.session_key
+        request.session[self.session_key] = token
+        if old_key:
+            # A new key: a session cookie planted in this browser beforehand must not hold
+            # the token (fixation). A signed-in session stays in the per-user index.
+            request.session.cycle_key()
+            UserSession.objects.filter(session_key=old_key).update(
+                session_key=request.session.session_key
+            )
+        url_name = change_links.URL_NAMES[self.purpose]
+        return redirect(reverse(url_name, kwargs={"uidb64": self.uidb64, "token": LINK_URL_TOKEN}))
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "validlink": True, "link": self.link}
+
+    def act(self, request) -> dict:
+        """Spend the link and do what it is for; the context of the page that says so."""
+        raise NotImplementedError
+
+    def post(self, request, *args, **kwargs):
+        try:
+            context = self.act(request)
+        except change_links.DeadLink:
+            return self.render_to_response({"validlink": False})
+        request.session.pop(self.session_key, None)
+        return render(request, self.done_template_name, context)
+
+
+@method_decorator([never_cache, _no_store], name="dispatch")
+class OneTimeLinkView(ThrottledPostMixin, OneTimeLinkPage):
+    """Confirmations are throttled per client IP, as reset confirmations are."""
+
+    throttle_classes = (ConfirmIPThrottle,)
+
+
+class NotMeView(OneTimeLinkView):
+    """ "This wasn't me": the page shows what confirming does; its POST locks the account."""
+
+    purpose = ChangeLink.Purpose.NOT_ME
+    template_name = "accounts/not_me_confirm.html"
+    done_template_name = "accounts/not_me_done.html"
+
+    def act(self, request) -> dict:
+        lock_account(self.link, language=request_origin.language(request))
+        if str(request.session.get(SESSION_KEY)) == str(self.link.user_id):
+            logout(request)  # this browser's session ended with the others
+        return {}
+
+
+class EmailChangeConfirmView(OneTimeLinkView):
+    """The link mailed to a new address: the page names the address; its POST sets it."""
+
+    purpose = ChangeLink.Purpose.CONFIRM_EMAIL
+    template_name = "accounts/email_change_confirm.html"
+    done_template_name = "accounts/email_change_complete.html"
+
+    def act(self, request) -> dict:
+        confirm_email_change(self.link, **request_origin.origin(request))
+        return {"new_email": self.link.new_email}

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PASSWORD_RESET_REQUESTED = "password.reset_requested"  # noqa: S105 - an event name
 PASSWORD_CHANGED = "password.changed"  # noqa: S105 - an event name
 ACCOUNT_LOCKED = "account.locked"
+EMAIL_CHANGE_REQUESTED = "email.change_requested"
+EMAIL_CHANGED = "email.changed"
 
 
 class EventError(ValueError):
@@ -74,19 +76,69 @@ class AccountLockedV1(Payload):
     """An account was closed to its holder: every session and token it had must end.
 
     ``deactivated`` and ``deleted`` come from the admin API; a deleted user's id names rows
-    that are gone already, and tells other systems (webhooks) whom to forget."""
+    that are gone already, and tells other systems (webhooks) whom to forget. ``not_me``: its
+    owner confirmed a "this wasn't me" link; the password is unusable and a fresh reset link
+    goes to the address on the account (in ``language``)."""
 
     event_type: ClassVar[str] = ACCOUNT_LOCKED
     version: ClassVar[int] = 1
 
     user_id: int
-    reason: str = Field(pattern=r"^(deactivated|deleted)$")
+    reason: str = Field(pattern=r"^(deactivated|deleted|not_me)$")
     locked_at: datetime
+    language: str = Field(default="en", max_length=16)
+
+
+class EmailChangeRequestedV1(Payload):
+    """A signed-in user asked to move their account to ``new_email`` (their password checked).
+    The worker mails that address a confirmation link, or, if another account uses it, a
+    "someone tried to use this address" notice: the API answers the same either way."""
+
+    event_type: ClassVar[str] = EMAIL_CHANGE_REQUESTED
+    version: ClassVar[int] = 1
+
+    user_id: int
+    new_email: str = Field(min_length=3, max_length=254)
+    ip: str | None = Field(default=None, max_length=45)
+    user_agent: str = Field(default="", max_length=512)
+    language: str = Field(default="en", max_length=16)
+
+    @field_validator("user_agent", mode="before")
+    @classmethod
+    def _truncate_user_agent(cls, value: Any) -> Any:
+        return value[:512] if isinstance(value, str) else value
+
+
+class EmailChangedV1(Payload):
+    """An account's address changed (a confirmed self-service change). The old address is told,
+    with a "this wasn't me" link that locks the account and gives the old address back."""
+
+    event_type: ClassVar[str] = EMAIL_CHANGED
+    version: ClassVar[int] = 1
+
+    user_id: int
+    old_email: str = Field(max_length=254)
+    new_email: str = Field(min_length=3, max_length=254)
+    ip: str | None = Field(default=None, max_length=45)
+    user_agent: str = Field(default="", max_length=512)
+    language: str = Field(default="en", max_length=16)
+    changed_at: datetime
+
+    @field_validator("user_agent", mode="before")
+    @classmethod
+    def _truncate_user_agent(cls, value: Any) -> Any:
+        return value[:512] if isinstance(value, str) else value
 
 
 PAYLOADS: dict[tuple[str, int], type[Payload]] = {
     (cls.event_type, cls.version): cls
-    for cls in (PasswordResetRequestedV1, PasswordChangedV1, AccountLockedV1)
+    for cls in (
+        PasswordResetRequestedV1,
+        PasswordChangedV1,
+        AccountLockedV1,
+        EmailChangeRequestedV1,
+        EmailChangedV1,
+    )  # fmt: skip
 }
 
 
@@ -168,7 +220,15 @@ SUBSCRIPTIONS: dict[str, tuple[Subscription, ...]] = {
     ),
     ACCOUNT_LOCKED: (
         Subscription(task="handlers.end_locked_account_sessions", queue="security"),
+        Subscription(task="handlers.send_account_locked_reset_link", queue="email"),
         Subscription(task="handlers.send_account_locked_webhooks", queue="webhooks"),
+    ),
+    EMAIL_CHANGE_REQUESTED: (
+        Subscription(task="handlers.send_email_change_confirmation", queue="email"),
+    ),
+    EMAIL_CHANGED: (
+        Subscription(task="handlers.send_email_changed_notice", queue="email"),
+        Subscription(task="handlers.send_email_changed_webhooks", queue="webhooks"),
     ),
 }
 

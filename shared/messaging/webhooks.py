@@ -138,6 +138,8 @@ def delivery_body(event: Event, payload: Payload) -> str:
     """What a receiver gets: ``{type, timestamp, data}``; the data is the user id and, where
     the event has them, the reason and the address. Never the IP address or user agent."""
     fields = payload.model_dump(mode="json")
+    if "new_email" in fields:  # email.changed: the address the account has now
+        fields["email"] = fields["new_email"]
     data = {name: fields[name] for name in DATA_FIELDS if name in fields}
     timestamp = event.occurred_at.isoformat().replace("+00:00", "Z")
     return json.dumps({"type": event.type, "timestamp": timestamp, "data": data})

@@ -16,8 +16,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from shared.accounts.browser_sessions import end_browser_sessions
+from shared.accounts.email_change import email_in_use
 from shared.accounts.password_hashes import is_recognised_hash
-from shared.messaging.events import AccountLockedV1, make_event
+from shared.messaging.events import AccountLockedV1, EmailChangedV1, make_event
 from shared.messaging.publisher import publish
 from shared.models import RefreshToken
 
@@ -51,13 +52,6 @@ def users_by_email(email: str | None):
     if email and "\x00" in email:  # no address has one, and PostgreSQL refuses the query
         return rows.none()
     return rows.filter(email__iexact=email) if email else rows
-
-
-def email_in_use(email: str, *, besides=None) -> bool:
-    rows = _users().filter(email__iexact=email)
-    if besides is not None:
-        rows = rows.exclude(pk=besides.pk)
-    return rows.exists()
 
 
 def derive_username(email: str) -> str:
@@ -120,15 +114,27 @@ def create_user(
 def update_user(user, *, email: str | None = None, is_active: bool | None = None):
     """Change the address and/or the active flag. Deactivating ends every session and token
     (``account.locked``, reason ``deactivated``); a new address kills outstanding reset links
-    (the token covers the address). Raises EmailTaken."""
+    (the token covers the address) and publishes ``email.changed``. Raises EmailTaken."""
     User = get_user_model()  # noqa: N806
     with transaction.atomic():
         if email is not None:
             email = User._default_manager.normalize_email(email)
             if email_in_use(email, besides=user):
                 raise EmailTaken
+            old_email = user.email or ""
             User._default_manager.filter(pk=user.pk).update(email=email)
             user.email = email
+            if email.casefold() != old_email.casefold():
+                # The old address is told, with a "this wasn't me" link, as after a change
+                # the user made themselves.
+                publish(
+                    make_event(
+                        EmailChangedV1(
+                            user_id=user.pk, old_email=old_email, new_email=email,
+                            changed_at=timezone.now(),
+                        )
+                    )
+                )  # fmt: skip
         if is_active is False:
             deactivate_user(user)
         elif is_active is True:

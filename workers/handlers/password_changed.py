@@ -8,13 +8,13 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.urls import reverse
 from django.utils import translation
 
+from shared.accounts import change_links
 from shared.accounts.browser_sessions import end_browser_sessions
 from shared.accounts.password_reset import email_of
 from shared.messaging.events import PASSWORD_CHANGED, Event, PasswordChangedV1
-from shared.models import RefreshToken
+from shared.models import ChangeLink, RefreshToken
 from workers.emails import send_templated_email
 from workers.handler_tasks import handles
 from workers.user_agents import describe_user_agent
@@ -48,7 +48,7 @@ def revoke_user_sessions(event: Event, payload: PasswordChangedV1) -> None:
 @handles(PASSWORD_CHANGED)
 def send_password_changed_notice(event: Event, payload: PasswordChangedV1) -> None:
     """Tell the user when, from which IP address and which browser their password was set,
-    and how to react if it was not them.
+    with a "this wasn't me" link that locks the account (``shared.accounts.not_me``).
 
     Not after a forced reset: the user is mailed a reset link that says what happened, and a
     second mail saying "your password was changed" would only confuse (and look like phishing).
@@ -66,15 +66,26 @@ def send_password_changed_notice(event: Event, payload: PasswordChangedV1) -> No
                 "user": user,
                 "reason": payload.reason,
                 "changed_at": payload.changed_at,
-                "ip": _ip_address(payload.ip),
+                "ip": display_ip(payload.ip),
                 # Never the User-Agent text itself: the requester chose it, links and all.
                 "device": describe_user_agent(payload.user_agent),
-                "reset_url": settings.PUBLIC_BASE_URL + reverse("password_reset"),
+                **not_me_context(user, event),
             },
         )
 
 
-def _ip_address(text: str | None) -> str:
+def not_me_context(user, event: Event, *, old_email: str = "") -> dict:
+    """The "this wasn't me" link of the change ``event`` tells of, for its notice."""
+    return {
+        "not_me_url": change_links.issue(
+            user, ChangeLink.Purpose.NOT_ME, change_id=event.id, old_email=old_email
+        ),
+        "not_me_days": max(1, settings.NOT_ME_TIMEOUT // 86400),
+        "restores_email": bool(old_email),
+    }
+
+
+def display_ip(text: str | None) -> str:
     try:
         return str(ipaddress.ip_address(text or ""))
     except ValueError:

@@ -1,4 +1,4 @@
-"""``password.changed`` and ``account.locked`` for other systems (``webhooks``).
+"""``password.changed``, ``email.changed`` and ``account.locked`` for other systems (``webhooks``).
 
 A handler fans an event out: one ``webhooks.deliver`` task per subscription that names it, on
 the same queue, each retried on its own, so one slow or failing receiver delays no other, and
@@ -16,7 +16,7 @@ from django.conf import settings
 from shared.infra.upsert import upsert
 from shared.messaging import dead_letters, webhooks
 from shared.messaging.celery_app import app
-from shared.messaging.events import ACCOUNT_LOCKED, PASSWORD_CHANGED, Event, Payload
+from shared.messaging.events import ACCOUNT_LOCKED, EMAIL_CHANGED, PASSWORD_CHANGED, Event, Payload
 from shared.models import DeadLetter, ProcessedEvent, WebhookSubscription
 from workers.handler_tasks import HandlerFailure, handles, retry_countdown, task_argsrepr
 
@@ -28,6 +28,12 @@ DELIVER = "webhooks.deliver"
 @handles(PASSWORD_CHANGED)
 def send_password_changed_webhooks(event: Event, payload: Payload) -> None:
     """One delivery per subscription to ``password.changed``."""
+    fan_out(event, payload)
+
+
+@handles(EMAIL_CHANGED)
+def send_email_changed_webhooks(event: Event, payload: Payload) -> None:
+    """One delivery per subscription to ``email.changed`` (``data.email``: the new address)."""
     fan_out(event, payload)
 
 

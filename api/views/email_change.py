@@ -1,0 +1,113 @@
+"""POST /api/auth/email/change/ (signed in) and /api/auth/email/change/confirm/ (the link's
+uid and token): moving an account to a new address (``shared.accounts.email_change``)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from api import request_origin
+from api.authentication import SessionJWTAuthentication
+from api.fields import DetailSerializer, StrictCharField, StrictEmailField
+from api.throttles import ChangeUserThrottle, ConfirmIPThrottle
+from api.views.password_reset import THROTTLED, ResetResponseMixin
+from shared.accounts import change_links
+from shared.accounts.email_change import confirm_email_change, request_email_change
+from shared.models import ChangeLink
+
+CHANGE_REQUESTED = _(
+    "Check the new address: a link to confirm it is on its way. Your address changes once you "
+    "open it."
+)
+EMAIL_CHANGED = _("Your email address has been changed.")
+WRONG_PASSWORD = _("Your password was entered incorrectly.")
+SAME_ADDRESS = _("This is already the address of your account.")
+INVALID_LINK = _("This confirmation link is invalid, expired or already used.")
+
+
+class EmailChangeSerializer(serializers.Serializer):
+    password = StrictCharField(
+        max_length=settings.PASSWORD_MAX_LENGTH, trim_whitespace=False, write_only=True,
+        help_text="The caller's current password.",
+    )  # fmt: skip
+    new_email = StrictEmailField(max_length=254)
+
+    def validate(self, attrs):
+        user = self.context["request"].user
+        if not user.check_password(attrs["password"]):
+            raise serializers.ValidationError({"password": [WRONG_PASSWORD]})
+        if attrs["new_email"].casefold() == (user.email or "").casefold():
+            raise serializers.ValidationError({"new_email": [SAME_ADDRESS]})
+        return attrs
+
+
+class EmailChangeConfirmSerializer(serializers.Serializer):
+    uid = StrictCharField(max_length=64)
+    token = StrictCharField(max_length=128)
+
+    def validate(self, attrs):
+        try:
+            attrs["link"] = change_links.find(
+                ChangeLink.Purpose.CONFIRM_EMAIL, attrs["uid"], attrs["token"]
+            )
+        except change_links.DeadLink:
+            raise serializers.ValidationError({"token": [INVALID_LINK]}) from None
+        return attrs
+
+
+class EmailChangeView(ResetResponseMixin, GenericAPIView):
+    authentication_classes = [SessionJWTAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ChangeUserThrottle]
+    serializer_class = EmailChangeSerializer
+
+    @extend_schema(
+        summary="Move the caller's account to a new email address",
+        description="A confirmation link goes to the new address; the address changes when it "
+        "is confirmed (`email/change/confirm/`). If another account uses the new address, the "
+        "answer is the same and that address is told someone tried instead. The old address "
+        "is then mailed a notice with a \"this wasn't me\" link.",
+        responses={202: DetailSerializer,
+                   400: OpenApiResponse(description="`password`: wrong; `new_email`: malformed "
+                                        "or already the account's."),
+                   401: OpenApiResponse(description="Missing, invalid or revoked access token."),
+                   429: OpenApiResponse(description="Too many attempts for this user.")},
+    )  # fmt: skip
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        request_email_change(
+            request.user, serializer.validated_data["new_email"], **request_origin.origin(request)
+        )
+        return Response({"detail": CHANGE_REQUESTED}, status=status.HTTP_202_ACCEPTED)
+
+
+class EmailChangeConfirmView(ResetResponseMixin, GenericAPIView):
+    serializer_class = EmailChangeConfirmSerializer
+    throttle_classes = [ConfirmIPThrottle]
+
+    @extend_schema(
+        summary="Confirm a new email address with the uid and token of its link",
+        description="Works once, within EMAIL_CHANGE_TIMEOUT, and only while the account's "
+        "password and address are those it was asked with. Reset links and codes sent before "
+        "stop working.",
+        responses={200: DetailSerializer,
+                   400: OpenApiResponse(description="`token`: invalid, expired, used or "
+                                        "superseded link, or the address was taken since."),
+                   429: THROTTLED},
+    )  # fmt: skip
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            confirm_email_change(
+                serializer.validated_data["link"], **request_origin.origin(request)
+            )
+        except change_links.DeadLink:
+            return Response({"token": [INVALID_LINK]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"detail": EMAIL_CHANGED}, status=status.HTTP_200_OK)
