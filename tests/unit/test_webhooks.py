@@ -206,7 +206,7 @@ def test_each_subscription_gets_its_own_secret(resolver, key, fake_redis):
 
 @pytest.mark.parametrize(
     "events",
-    [["email.changed"], ["password.reset_requested"], ["password.changed", "nope"], [],
+    [["email.change_requested"], ["password.reset_requested"], ["password.changed", "nope"], [],
      "password.changed", [1], [["password.changed"]]],
 )  # fmt: skip
 def test_event_types_that_do_not_exist_or_are_not_offered_are_refused(
