@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -64,12 +64,26 @@ def account_state(user) -> str:
 
 
 def issue(
-    user, purpose: str, *, change_id: uuid.UUID, new_email: str = "", old_email: str = ""
-) -> str:
-    """A new link for ``change_id`` (the event that asks for it), as a full URL on
-    PUBLIC_BASE_URL. Issued again for the same change (a retried handler), the link replaces
-    the one before, which was never mailed. A new address confirmation supersedes the user's
-    earlier ones: only the newest works."""
+    user,
+    purpose: str,
+    *,
+    change_id: uuid.UUID,
+    asked_at: datetime,
+    new_email: str = "",
+    old_email: str = "",
+) -> str | None:
+    """A new link for ``change_id`` (the event that asks for it, made at ``asked_at``, from
+    which the link's lifetime counts), as a full URL on PUBLIC_BASE_URL. Issued again for the
+    same change (a retried handler), the link replaces the one before, which was never mailed.
+
+    Only the newest address confirmation works, by when it was asked, whatever order the
+    worker handles the requests in: a newer one supersedes the user's older ones, and None
+    comes back for a request older than one already answered."""
+    if purpose == ChangeLink.Purpose.CONFIRM_EMAIL:
+        pending = ChangeLink.objects.filter(user_id=user.pk, purpose=purpose, used_at=None)
+        if pending.filter(created_at__gt=asked_at).exclude(change_id=change_id).exists():
+            return None
+        pending.filter(created_at__lte=asked_at).exclude(change_id=change_id).delete()
     secret = secrets.token_urlsafe(32)
     row = {
         "purpose": purpose,
@@ -79,13 +93,9 @@ def issue(
         "new_email": new_email,
         "old_email": old_email,
         "state": account_state(user) if purpose == ChangeLink.Purpose.CONFIRM_EMAIL else "",
-        "created_at": timezone.now(),
+        "created_at": asked_at,
         "used_at": None,
     }
-    if purpose == ChangeLink.Purpose.CONFIRM_EMAIL:
-        ChangeLink.objects.filter(user_id=user.pk, purpose=purpose, used_at=None).exclude(
-            change_id=change_id
-        ).delete()
     upsert(
         ChangeLink, row, conflict=["purpose", "change_id"],
         update=["secret_hash", "created_at", "used_at", "state"],

@@ -52,8 +52,12 @@ def send_email_change_confirmation(event: Event, payload: EmailChangeRequestedV1
             return  # already the account's address (changed meanwhile): nothing to confirm
         confirm_url = change_links.issue(
             user, ChangeLink.Purpose.CONFIRM_EMAIL, change_id=event.id,
-            new_email=payload.new_email,
+            asked_at=event.occurred_at, new_email=payload.new_email,
         )  # fmt: skip
+        if confirm_url is None:
+            log.info("email change %s of user %s: a newer request supersedes it",
+                     event.id, user.pk)  # fmt: skip
+            return
         send_templated_email(
             "email_change_confirm", to=payload.new_email,
             context={

@@ -78,7 +78,11 @@ def not_me_context(user, event: Event, *, old_email: str = "") -> dict:
     """The "this wasn't me" link of the change ``event`` tells of, for its notice."""
     return {
         "not_me_url": change_links.issue(
-            user, ChangeLink.Purpose.NOT_ME, change_id=event.id, old_email=old_email
+            user,
+            ChangeLink.Purpose.NOT_ME,
+            change_id=event.id,
+            asked_at=event.occurred_at,
+            old_email=old_email,
         ),
         "not_me_days": max(1, settings.NOT_ME_TIMEOUT // 86400),
         "restores_email": bool(old_email),

@@ -1,0 +1,268 @@
+"""Changing the address of an account: the current password is required, the new address
+confirms by a link, an address in use is told instead (with the same answer to the caller),
+the old address gets a notice with a "this wasn't me" link that gives it back, and the reset
+links and codes sent before die. Handlers run here from the task messages the API queued."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from shared.models import ChangeLink
+from tests.api_client import Device
+from tests.conftest import queued_messages, set_rates
+from tests.factories import NEW_PASSWORD, PASSWORD, issue_link
+from tests.unit.test_not_me import NOT_ME, RESET, csrf_post, open_link, run_queue
+from workers.celery import app
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
+
+CONFIRM = re.compile(r"https?://[^/\s]+/accounts/email-change/confirm/([\w-]+)/([\w-]+)/")
+
+
+@pytest.fixture
+def signed_in(alice):
+    device = Device("alice's laptop")
+    assert device.login(PASSWORD, username="alice").status_code == 200
+    return device
+
+
+def ask(device: Device, new_email: str, password: str = PASSWORD):
+    return device.post(
+        "email/change/", {"password": password, "new_email": new_email}, **device.bearer()
+    )
+
+
+def confirmation_link(to: str) -> dict[str, str]:
+    [message] = [m for m in mail.outbox if m.to == [to]]
+    assert message.subject == "Confirm your new email address"
+    uid, token = CONFIRM.search(message.body).groups()
+    return {"uid": uid, "token": token}
+
+
+def address_of(user) -> str:
+    return get_user_model().objects.get(pk=user.pk).email
+
+
+def test_a_confirmed_change_moves_the_account_and_tells_the_old_address(
+    alice, signed_in, fake_redis
+):
+    response = ask(signed_in, "alice@new.example")
+    assert response.status_code == 202
+    assert address_of(alice) == "alice@example.com"  # nothing changes before the confirmation
+    run_queue(fake_redis, "email")
+    link = confirmation_link("alice@new.example")
+
+    confirmed = Device().post("email/change/confirm/", link)
+
+    assert confirmed.status_code == 200
+    assert address_of(alice) == "alice@new.example"
+    assert Device().login(PASSWORD, email="alice@new.example").status_code == 200
+    [(_, payload)] = [
+        (m["args"]["type"], m["args"]["payload"]) for m in queued_messages(fake_redis, "email")
+    ]
+    assert (payload["old_email"], payload["new_email"]) == (
+        "alice@example.com",
+        "alice@new.example",
+    )
+    assert [m["args"]["type"] for m in queued_messages(fake_redis, "webhooks")] == ["email.changed"]
+    mail.outbox.clear()
+    assert run_queue(fake_redis, "email") == ["handlers.send_email_changed_notice"]
+    [notice] = mail.outbox
+    assert notice.to == ["alice@example.com"]
+    assert notice.subject == "The email address of your account was changed"
+    assert "alice@new.example" in notice.body
+    assert NOT_ME.search(notice.body)
+    assert "The account gets this address back." in notice.body
+
+
+def test_the_new_address_is_confirmed_once(alice, signed_in, fake_redis):
+    ask(signed_in, "alice@new.example")
+    run_queue(fake_redis, "email")
+    link = confirmation_link("alice@new.example")
+    assert Device().post("email/change/confirm/", link).status_code == 200
+    again = Device().post("email/change/confirm/", link)
+    assert again.status_code == 400
+    assert list(again.json()) == ["token"]
+
+
+def test_the_current_password_is_required(alice, signed_in, fake_redis):
+    response = ask(signed_in, "alice@new.example", password="not my password")
+    assert response.status_code == 400
+    assert list(response.json()) == ["password"]
+    assert queued_messages(fake_redis, "email") == []
+
+
+@pytest.mark.parametrize("new_email", ["ALICE@example.com", "not an address", "", ["a@b.example"]])
+def test_the_same_or_a_malformed_address_is_a_400(alice, signed_in, fake_redis, new_email):
+    response = ask(signed_in, new_email)
+    assert response.status_code == 400
+    assert list(response.json()) == ["new_email"]
+    assert queued_messages(fake_redis, "email") == []
+
+
+def test_without_a_bearer_token_nothing_is_asked(alice, fake_redis):
+    response = Device().post(
+        "email/change/", {"password": PASSWORD, "new_email": "alice@new.example"}
+    )
+    assert response.status_code == 401
+    assert queued_messages(fake_redis, "email") == []
+
+
+def test_an_address_in_use_answers_the_same_and_is_told_instead(alice, signed_in, fake_redis):
+    get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
+    free = ask(signed_in, "nobody@example.com")
+    taken = ask(signed_in, "Bob@Example.com")
+    assert (
+        (free.status_code, free.content)
+        == (taken.status_code, taken.content)
+        == (202, free.content)
+    )
+    assert free["Content-Type"] == taken["Content-Type"]
+
+    run_queue(fake_redis, "email")
+
+    [tried] = [m for m in mail.outbox if m.to == ["Bob@Example.com"]]
+    assert tried.subject == "Someone tried to use this address"
+    assert "/accounts/" not in tried.body  # no confirmation link, nothing to click
+    assert not ChangeLink.objects.filter(new_email__iexact="bob@example.com").exists()
+    assert address_of(alice) == "alice@example.com"
+
+
+def test_an_address_taken_before_the_confirmation_is_not_given_twice(alice, signed_in, fake_redis):
+    ask(signed_in, "contested@example.com")
+    run_queue(fake_redis, "email")
+    link = confirmation_link("contested@example.com")
+    get_user_model().objects.create_user("carol", "contested@example.com", PASSWORD)
+    response = Device().post("email/change/confirm/", link)
+    assert response.status_code == 400
+    assert address_of(alice) == "alice@example.com"
+
+
+def test_reset_links_and_codes_sent_before_the_change_die(alice, signed_in, fake_redis):
+    old_link = issue_link(alice)
+    ask(signed_in, "alice@new.example")
+    run_queue(fake_redis, "email")
+    assert (
+        Device().post("email/change/confirm/", confirmation_link("alice@new.example")).status_code
+        == 200
+    )
+    body = {**old_link, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+    response = Device().post("password/reset/confirm/", body)
+    assert response.status_code == 400
+    assert list(response.json()) == ["token"]
+
+
+def test_a_password_change_before_the_confirmation_kills_it(alice, signed_in, fake_redis):
+    ask(signed_in, "alice@new.example")
+    run_queue(fake_redis, "email")
+    link = confirmation_link("alice@new.example")
+    assert signed_in.change_password(PASSWORD, NEW_PASSWORD).status_code == 200
+    assert Device().post("email/change/confirm/", link).status_code == 400
+    assert address_of(alice) == "alice@example.com"
+
+
+def test_only_the_newest_confirmation_works(alice, signed_in, fake_redis):
+    ask(signed_in, "first@example.com")
+    ask(signed_in, "second@example.com")
+    run_queue(fake_redis, "email")
+    first, second = confirmation_link("first@example.com"), confirmation_link("second@example.com")
+    assert Device().post("email/change/confirm/", first).status_code == 400
+    assert Device().post("email/change/confirm/", second).status_code == 200
+    assert address_of(alice) == "second@example.com"
+
+
+def test_an_older_request_handled_last_does_not_supersede_the_newer(alice, signed_in, fake_redis):
+    """Workers may take requests out of order (a retry, two workers): the newest request's
+    link is the one that works, and the older one is not even mailed."""
+    ask(signed_in, "first@example.com")
+    ask(signed_in, "second@example.com")
+    newest_first = queued_messages(fake_redis, "email")
+    fake_redis.delete("email")
+    for message in newest_first:
+        app.tasks[message["headers"]["task"]].apply(args=[message["args"]])
+    assert [m.to for m in mail.outbox] == [["second@example.com"]]
+    link = confirmation_link("second@example.com")
+    assert Device().post("email/change/confirm/", link).status_code == 200
+
+
+def test_a_confirmation_dies_after_email_change_timeout(alice, signed_in, fake_redis, settings):
+    ask(signed_in, "alice@new.example")
+    run_queue(fake_redis, "email")
+    link = confirmation_link("alice@new.example")
+    ChangeLink.objects.update(
+        created_at=timezone.now() - timedelta(seconds=settings.EMAIL_CHANGE_TIMEOUT + 1)
+    )
+    assert Device().post("email/change/confirm/", link).status_code == 400
+
+
+def test_a_forged_confirmation_is_refused(alice, signed_in, fake_redis):
+    bob = get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
+    ask(signed_in, "alice@new.example")
+    run_queue(fake_redis, "email")
+    link = confirmation_link("alice@new.example")
+    for forged in (
+        {**link, "uid": issue_link(bob)["uid"]},
+        {**link, "token": link["token"][::-1]},
+        {"uid": link["uid"], "token": ""},
+        {"uid": "%%%", "token": link["token"]},
+    ):
+        assert Device().post("email/change/confirm/", forged).status_code == 400
+    assert (address_of(alice), address_of(bob)) == ("alice@example.com", "bob@example.com")
+
+
+def test_requests_are_throttled_per_user(alice, signed_in, fake_redis, settings):
+    set_rates(settings, change_user="1/min")
+    assert ask(signed_in, "first@example.com").status_code == 202
+    throttled = ask(signed_in, "second@example.com")
+    assert throttled.status_code == 429
+    assert "Retry-After" in throttled
+
+
+def test_this_wasnt_me_after_a_change_gives_the_old_address_back(alice, signed_in, fake_redis):
+    """An intruder with the password moves the account to their address, then asks to move it
+    again: the owner's link, from the notice at the old address, locks the account, gives the
+    address back, kills the pending confirmation, and the fresh reset link comes home."""
+    ask(signed_in, "intruder@evil.example")
+    run_queue(fake_redis, "email")
+    Device().post("email/change/confirm/", confirmation_link("intruder@evil.example"))
+    mail.outbox.clear()
+    run_queue(fake_redis, "email")
+    [notice] = mail.outbox
+    not_me_path = NOT_ME.search(notice.body).group(1)
+    intruder = Device("intruder")
+    assert intruder.login(PASSWORD, email="intruder@evil.example").status_code == 200
+    ask(intruder, "intruder2@evil.example")
+    mail.outbox.clear()
+    run_queue(fake_redis, "email")
+    pending = confirmation_link("intruder2@evil.example")
+
+    owner = Client(enforce_csrf_checks=True)
+    done = csrf_post(owner, open_link(owner, not_me_path)[0])
+
+    assert b"Your account is locked" in done.content
+    assert address_of(alice) == "alice@example.com"
+    assert not get_user_model().objects.get(pk=alice.pk).has_usable_password()
+    assert Device().post("email/change/confirm/", pending).status_code == 400
+    assert intruder.sessions().status_code == 401
+    mail.outbox.clear()
+    run_queue(fake_redis, "email")
+    [reset_mail] = mail.outbox
+    assert reset_mail.to == ["alice@example.com"]
+    assert RESET.search(reset_mail.body)
+
+
+def test_an_address_change_by_the_admin_api_is_told_to_the_old_address(alice, fake_redis):
+    from shared.operators.user_admin import update_user
+
+    update_user(alice, email="alice@work.example")
+    run_queue(fake_redis, "email")
+    [notice] = mail.outbox
+    assert notice.to == ["alice@example.com"]
+    assert "alice@work.example" in notice.body

@@ -1,0 +1,230 @@
+""" "This wasn't me": the notice of a password change carries a one-time link; opening it changes
+nothing, confirming it (a CSRF-protected POST) locks the account at once. Handlers run here, in
+this process, from the task messages the API queued (the worker's own code, as it would)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.test import Client
+from django.utils import timezone
+
+from shared.models import ChangeLink
+from tests.api_client import Device
+from tests.conftest import queued_messages
+from tests.factories import NEW_PASSWORD, PASSWORD, issue_link
+from workers.celery import app
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
+
+INTRUDERS_PASSWORD = "the intruder's long passphrase"
+NOT_ME = re.compile(r"https?://[^/\s]+(/accounts/not-me/([\w-]+)/([\w-]+)/)")
+RESET = re.compile(r"https?://[^/\s]+/accounts/reset/([\w-]+)/([\w-]+)/")
+
+
+def run_queue(fake_redis, queue: str) -> list[str]:
+    """Run the handler of each task message waiting in ``queue``, oldest first as a worker
+    takes them; their names, in order."""
+    app.loader.import_default_modules()  # the worker's handler modules (workers/celery.py)
+    names = []
+    for message in reversed(queued_messages(fake_redis, queue)):
+        name = message["headers"]["task"]
+        app.tasks[name].apply(args=[message["args"]], task_id=message["headers"]["id"])
+        names.append(name)
+    fake_redis.delete(queue)
+    return names
+
+
+def events_queued(fake_redis, queue: str) -> list[tuple[str, dict]]:
+    return [(m["args"]["type"], m["args"]["payload"]) for m in queued_messages(fake_redis, queue)]
+
+
+def intruder_changes_password(fake_redis) -> Device:
+    """Someone who knows alice's password signs in and changes it; the notice goes out."""
+    intruder = Device("intruder's browser", ip="203.0.113.66")
+    assert intruder.login(PASSWORD, username="alice").status_code == 200
+    assert intruder.change_password(PASSWORD, INTRUDERS_PASSWORD).status_code == 200
+    mail.outbox.clear()
+    run_queue(fake_redis, "email")
+    fake_redis.delete("security", "webhooks")
+    return intruder
+
+
+def not_me_path() -> tuple[str, str, str]:
+    """The path, uid and token of the "this wasn't me" link in the one notice sent."""
+    [notice] = mail.outbox
+    assert notice.subject == "Your password was changed"
+    match = NOT_ME.search(notice.body)
+    assert match, notice.body
+    assert match.group(0) in notice.alternatives[0][0]
+    return match.group(1), match.group(2), match.group(3)
+
+
+def open_link(client: Client, path: str):
+    """Open a link as a browser does: its redirect to the token-free page, then that page."""
+    entered = client.get(path)
+    assert entered.status_code == 302, entered
+    assert entered["Referrer-Policy"] == "no-referrer"
+    page_path = entered["Location"]
+    assert path.rsplit("/", 2)[-2] not in page_path  # the token left the address bar
+    return page_path, client.get(page_path)
+
+
+def csrf_post(client: Client, path: str):
+    return client.post(path, {"csrfmiddlewaretoken": client.cookies["csrftoken"].value})
+
+
+def test_opening_the_link_shows_what_a_lock_does_and_changes_nothing(alice, fake_redis):
+    intruder = intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+    owner = Client(enforce_csrf_checks=True)
+
+    page_path, page = open_link(owner, path)
+    assert page.status_code == 200
+    assert b"Lock your account?" in page.content
+    assert page["Cache-Control"] == "no-store" or "no-store" in page["Cache-Control"]
+    # Opening it a second time (a mail scanner, then the owner) changes nothing either.
+    assert open_link(Client(), path)[1].status_code == 200
+
+    user = get_user_model().objects.get(pk=alice.pk)
+    assert user.check_password(INTRUDERS_PASSWORD)
+    assert intruder.sessions().status_code == 200
+    assert queued_messages(fake_redis, "security") == []
+    assert ChangeLink.objects.get(purpose="not_me").used_at is None
+
+
+def test_confirming_locks_the_account_at_once_and_mails_a_fresh_reset_link(alice, fake_redis):
+    owner_device = Device("owner's phone")
+    assert owner_device.login(PASSWORD, username="alice").status_code == 200
+    intruder = intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+    owner = Client(enforce_csrf_checks=True)
+    page_path, _ = open_link(owner, path)
+
+    done = csrf_post(owner, page_path)
+
+    assert done.status_code == 200
+    assert b"Your account is locked" in done.content
+    user = get_user_model().objects.get(pk=alice.pk)
+    assert not user.has_usable_password()
+    # No worker has run yet: every token is refused from the commit on.
+    assert intruder.sessions().status_code == 401
+    assert intruder.refresh_tokens().status_code == 401
+    assert Device().login(INTRUDERS_PASSWORD, username="alice").status_code == 401
+    assert Device().login(PASSWORD, username="alice").status_code == 401
+    for queue in ("security", "email", "webhooks"):
+        [(event_type, payload)] = events_queued(fake_redis, queue)
+        assert (event_type, payload["reason"]) == ("account.locked", "not_me")
+
+    mail.outbox.clear()
+    assert run_queue(fake_redis, "email") == ["handlers.send_account_locked_reset_link"]
+    [reset_mail] = mail.outbox
+    assert reset_mail.to == ["alice@example.com"]
+    assert reset_mail.subject == "Your account is locked: choose a new password"
+    uid, token = RESET.search(reset_mail.body).groups()
+    confirmed = Device().post(
+        "password/reset/confirm/",
+        {"uid": uid, "token": token, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert confirmed.status_code == 200
+    assert Device().login(NEW_PASSWORD, username="alice").status_code == 200
+
+
+def test_the_lock_ends_the_stored_sessions_too(alice, fake_redis):
+    intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+    owner = Client(enforce_csrf_checks=True)
+    csrf_post(owner, open_link(owner, path)[0])
+    assert alice.refresh_tokens.exists()
+    run_queue(fake_redis, "security")
+    assert not alice.refresh_tokens.exists()
+
+
+def test_a_post_without_the_csrf_token_locks_nothing(alice, fake_redis):
+    intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+    owner = Client(enforce_csrf_checks=True)
+    page_path, _ = open_link(owner, path)
+    assert owner.post(page_path, {}).status_code == 403
+    assert get_user_model().objects.get(pk=alice.pk).check_password(INTRUDERS_PASSWORD)
+    assert queued_messages(fake_redis, "security") == []
+
+
+def test_the_link_works_once(alice, fake_redis):
+    intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    first_page, _ = open_link(first, path)
+    second_page, _ = open_link(second, path)  # opened in two tabs before either confirms
+    assert b"Your account is locked" in csrf_post(first, first_page).content
+    fake_redis.delete("security", "email", "webhooks")
+
+    late = csrf_post(second, second_page)
+    assert late.status_code == 200
+    assert b"This link no longer works" in late.content
+    again = Client().get(path)
+    assert again.status_code == 200 and b"This link no longer works" in again.content
+    assert again["Referrer-Policy"] == "no-referrer"
+    assert queued_messages(fake_redis, "security") == []
+
+
+def test_the_link_answers_its_own_change_and_account_only(alice, fake_redis):
+    bob = get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
+    intruder_changes_password(fake_redis)
+    path, uid, token = not_me_path()
+    bob_uid = issue_link(bob)["uid"]
+    for forged in (
+        path.replace(uid, bob_uid),  # alice's token on bob's account
+        path.replace(token, token[:-1] + ("A" if token[-1] != "A" else "B")),
+        path.replace(uid, "not-base64!"),
+        path.replace(token, "x" * 5),
+    ):
+        response = Client().get(forged)
+        assert response.status_code == 200, forged
+        assert b"This link no longer works" in response.content
+    assert bob.password == get_user_model().objects.get(pk=bob.pk).password
+
+
+def test_a_later_change_does_not_kill_the_earlier_link(alice, fake_redis):
+    """The intruder changes the password again, hoping to kill the notice the owner got: the
+    owner's link still locks the account."""
+    intruder = intruder_changes_password(fake_redis)
+    first_path, _, _ = not_me_path()
+    assert intruder.change_password(INTRUDERS_PASSWORD, "yet another long passphrase").status_code
+    owner = Client(enforce_csrf_checks=True)
+    done = csrf_post(owner, open_link(owner, first_path)[0])
+    assert b"Your account is locked" in done.content
+    assert not get_user_model().objects.get(pk=alice.pk).has_usable_password()
+
+
+def test_the_link_dies_after_not_me_timeout(alice, fake_redis, settings):
+    intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+    ChangeLink.objects.update(
+        created_at=timezone.now() - timedelta(seconds=settings.NOT_ME_TIMEOUT + 1)
+    )
+    response = Client().get(path)
+    assert b"This link no longer works" in response.content
+    assert get_user_model().objects.get(pk=alice.pk).check_password(INTRUDERS_PASSWORD)
+
+
+def test_only_a_hash_of_the_link_is_stored(alice, fake_redis):
+    intruder_changes_password(fake_redis)
+    _, _, token = not_me_path()
+    [link] = ChangeLink.objects.all()
+    assert token not in str(link.__dict__)
+    assert len(link.secret_hash) == 64
+
+
+def test_a_browser_signed_in_as_the_owner_is_signed_out_by_the_lock(alice, fake_redis):
+    owner = Client(enforce_csrf_checks=True)
+    assert owner.login(username="alice", password=PASSWORD)
+    intruder_changes_password(fake_redis)
+    # The owner's own session ended with the change (the intruder's, not the owner's, was kept).
+    path, _, _ = not_me_path()
+    csrf_post(owner, open_link(owner, path)[0])
+    assert owner.get("/accounts/password-change/").status_code == 302
