@@ -1,4 +1,4 @@
-""""This wasn't me" in a real browser (Debian's chromium, driven by Playwright): an intruder
+""" "This wasn't me" in a real browser (Debian's chromium, driven by Playwright): an intruder
 changes the password, or the address, of an account; the owner opens the link in the notice the
 SMTP server received, locks the account, and takes it back with the reset link the lock mails."""
 
@@ -225,3 +225,62 @@ def test_an_address_change_is_confirmed_in_a_browser_and_undone_from_the_old_add
     assert len(referers) > 10
     for link in (confirm_link, not_me_link):
         assert not [referer for referer in referers if token_of(link) in referer]
+
+
+def test_a_lock_from_the_password_notice_does_not_mail_the_reset_link_to_the_intruders_address(
+    browser_page, second_page, live_stack, live_server, mailbox
+):
+    base = live_server.url
+    owner_page, intruder_page = browser_page, second_page
+    User = get_user_model()  # noqa: N806
+    owner = User.objects.create_user("olive", "olive@example.com", "olives-old-passphrase")
+
+    # The intruder changes the password, then moves the account to a mailbox of their own.
+    log_in(intruder_page, base, "olive", "olives-old-passphrase")
+    intruder_page.wait_for_url(re.compile(r"/accounts/password-change/$"))
+    intruder_page.get_by_label("Old password").fill("olives-old-passphrase")
+    intruder_page.get_by_label("New password", exact=True).fill("the intruders passphrase")
+    intruder_page.get_by_label("New password confirmation").fill("the intruders passphrase")
+    intruder_page.get_by_role("button", name="Change my password").click()
+    intruder_page.wait_for_url(re.compile(r"/accounts/password-change/done/$"))
+    intruder_page.goto(f"{base}/accounts/email-change/")
+    intruder_page.get_by_label("Current password").fill("the intruders passphrase")
+    intruder_page.get_by_label("New email address").fill("mallory@example.net")
+    intruder_page.get_by_role("button", name="Send the confirmation link").click()
+    intruder_page.wait_for_url(re.compile(r"/accounts/email-change/done/$"))
+    mailbox.wait_for(2, timeout=20)
+    [confirmation] = [m for e, m in mailbox.messages if e.rcpt_tos == ["mallory@example.net"]]
+    intruder_page.goto(
+        re.findall(r"https?://\S+/accounts/email-change/confirm/\S+/", text_of(confirmation))[0]
+    )
+    intruder_page.get_by_role("button", name="Use this address").click()
+    expect(
+        intruder_page.get_by_role("heading", name="Your email address is changed")
+    ).to_be_visible()
+    assert User.objects.get(pk=owner.pk).email == "mallory@example.net"
+
+    # The owner's mailbox has both notices; they answer the first one.
+    mailbox.wait_for(3, timeout=20)
+    to_owner = {m["Subject"]: m for e, m in mailbox.messages if e.rcpt_tos == ["olive@example.com"]}
+    assert set(to_owner) == {
+        "Your password was changed",
+        "The email address of your account was changed",
+    }
+    [link] = re.findall(
+        r"https?://\S+/accounts/not-me/\S+/", text_of(to_owner["Your password was changed"])
+    )
+    owner_page.goto(link)
+    owner_page.wait_for_url(re.compile(r"/accounts/not-me/[^/]+/confirm/$"))
+    # The page promises the owner the reset link: "a link to choose a new password is emailed
+    # to you."
+    expect(owner_page.get_by_role("list")).to_contain_text("is emailed to you")
+    owner_page.get_by_role("button", name="Lock my account").click()
+    expect(owner_page.get_by_role("heading", name="Your account is locked")).to_be_visible()
+    shot(owner_page, "not-me-6-locked-from-the-password-notice")
+
+    mailbox.wait_for(4, timeout=20)
+    [(envelope, _)] = [(e, m) for e, m in mailbox.messages if m["Subject"] == LOCKED_SUBJECT]
+    # Every notice's link keeps the address it was sent to, and a lock gives it back: before
+    # that, the lock kept the intruder's address and mailed the fresh reset link there.
+    assert envelope.rcpt_tos == ["olive@example.com"]
+    assert User.objects.get(pk=owner.pk).email == "olive@example.com"

@@ -85,7 +85,9 @@ def send_email_changed_notice(event: Event, payload: EmailChangedV1) -> None:
                 "changed_at": payload.changed_at,
                 "ip": display_ip(payload.ip),
                 "device": describe_user_agent(payload.user_agent),
-                **not_me_context(user, event, old_email=payload.old_email),
+                **not_me_context(
+                    user, event, sent_to=payload.old_email, after_address_change=True
+                ),
             },
         )  # fmt: skip
     log.info("email change %s of user %s: the old address was told", event.id, user.pk)

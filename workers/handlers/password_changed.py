@@ -69,23 +69,26 @@ def send_password_changed_notice(event: Event, payload: PasswordChangedV1) -> No
                 "ip": display_ip(payload.ip),
                 # Never the User-Agent text itself: the requester chose it, links and all.
                 "device": describe_user_agent(payload.user_agent),
-                **not_me_context(user, event),
+                **not_me_context(user, event, sent_to=email_of(user)),
             },
         )
 
 
-def not_me_context(user, event: Event, *, old_email: str = "") -> dict:
-    """The "this wasn't me" link of the change ``event`` tells of, for its notice."""
+def not_me_context(user, event: Event, *, sent_to: str, after_address_change: bool = False) -> dict:
+    """The "this wasn't me" link of the change ``event`` tells of, for its notice to
+    ``sent_to``. A lock from it gives the account that address back, whatever the change was:
+    an intruder who changed the password and then the address must not receive the fresh
+    reset link the lock mails."""
     return {
         "not_me_url": change_links.issue(
             user,
             ChangeLink.Purpose.NOT_ME,
             change_id=event.id,
             asked_at=event.occurred_at,
-            old_email=old_email,
-        ),
+            old_email=sent_to,
+        ),  # fmt: skip
         "not_me_days": max(1, settings.NOT_ME_TIMEOUT // 86400),
-        "restores_email": bool(old_email),
+        "restores_email": after_address_change,
     }
 
 
