@@ -266,3 +266,40 @@ def test_an_address_change_by_the_admin_api_is_told_to_the_old_address(alice, fa
     [notice] = mail.outbox
     assert notice.to == ["alice@example.com"]
     assert "alice@work.example" in notice.body
+
+
+def test_flower_and_the_logs_see_the_new_events_by_type_and_id_only(alice, signed_in, fake_redis):
+    """What a worker shows of a task (its logs, Flower's task list) is the message's headers:
+    for the new events, as for the others, the event's type and id, never an address."""
+    ask(signed_in, "alice@new.example")
+    requested = queued_messages(fake_redis, "email")
+    run_queue(fake_redis, "email")
+    Device().post("email/change/confirm/", confirmation_link("alice@new.example"))
+    changed = queued_messages(fake_redis, "email") + queued_messages(fake_redis, "webhooks")
+    run_queue(fake_redis, "email")
+    [notice] = [m for m in mail.outbox if m.to == ["alice@example.com"]]
+    owner = Client(enforce_csrf_checks=True)
+    csrf_post(owner, open_link(owner, NOT_ME.search(notice.body).group(1))[0])
+    locked = [m for q in ("security", "email", "webhooks") for m in queued_messages(fake_redis, q)]
+
+    seen = {}
+    for message in requested + changed + locked:
+        event = message["args"]
+        headers = message["headers"]
+        assert headers["argsrepr"] == f"({event['type']} event {event['id']})"
+        assert headers["kwargsrepr"] == "{}"
+        assert not any(
+            address in str(headers).lower()
+            for address in ("alice@example.com", "alice@new.example")
+        ), headers
+        seen.setdefault(event["type"], set()).add(headers["task"])
+    assert seen == {
+        "email.change_requested": {"handlers.send_email_change_confirmation"},
+        "email.changed": {
+            "handlers.send_email_changed_notice", "handlers.send_email_changed_webhooks"
+        },
+        "account.locked": {
+            "handlers.end_locked_account_sessions", "handlers.send_account_locked_reset_link",
+            "handlers.send_account_locked_webhooks",
+        },
+    }  # fmt: skip
