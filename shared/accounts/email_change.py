@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from shared.accounts.change_links import DeadLink, claim
 from shared.accounts.reset_tokens import rotate_nonce
+from shared.infra import ratelimit
 from shared.messaging.events import EmailChangedV1, EmailChangeRequestedV1, Event, make_event
 from shared.messaging.publisher import publish
 from shared.models import ChangeLink
@@ -34,8 +35,19 @@ def email_in_use(email: str, *, besides=None) -> bool:
 
 def request_email_change(
     user, new_email: str, *, ip: str | None, user_agent: str, language: str = "en"
-) -> Event:
-    """Publish the request; the caller has checked ``user``'s password and the address's form."""
+) -> Event | None:
+    """Publish the request; the caller has checked ``user``'s password and the address's form.
+
+    The new address is mailed on the say-so of someone who has not proved they hold it, so it
+    gets the limits an address gets on reset requests, counted apart from them: within the
+    cooldown (``reset_email``) or past the daily cap (``reset_email_daily``) nothing is
+    published, quietly, and the caller answers as usual. One account cannot make the service
+    mail someone else's address more than that."""
+    target = "email-change:" + ratelimit.normalise_identifier(new_email)
+    if ratelimit.hit("reset_email", target) is not None:
+        return None
+    if ratelimit.hit("reset_email_daily", target) is not None:
+        return None
     event = make_event(
         EmailChangeRequestedV1(
             user_id=user.pk, new_email=new_email, ip=ip, user_agent=user_agent, language=language

@@ -303,3 +303,21 @@ def test_flower_and_the_logs_see_the_new_events_by_type_and_id_only(alice, signe
             "handlers.send_account_locked_webhooks",
         },
     }  # fmt: skip
+
+
+def test_one_account_cannot_make_the_service_mail_an_address_over_and_over(
+    alice, signed_in, fake_redis, settings
+):
+    """The new address has not proved anything yet: it gets the per-address limits of a reset
+    request (cooldown, daily cap), quietly, counted apart from resets."""
+    set_rates(settings, reset_email="1/min", reset_email_daily="2/day", change_user=None)
+    answers = [ask(signed_in, "victim@example.net") for _ in range(3)]
+    assert {(a.status_code, a.content) for a in answers} == {(202, answers[0].content)}
+    run_queue(fake_redis, "email")
+    assert [m.to for m in mail.outbox] == [["victim@example.net"]]
+    # The victim's own reset requests are not used up by it.
+    get_user_model().objects.create_user("victor", "victim@example.net", PASSWORD)
+    assert Device().post("password/reset/", {"email": "victim@example.net"}).status_code == 202
+    assert [m["args"]["type"] for m in queued_messages(fake_redis, "email")] == [
+        "password.reset_requested"
+    ]
