@@ -321,3 +321,27 @@ def test_one_account_cannot_make_the_service_mail_an_address_over_and_over(
     assert [m["args"]["type"] for m in queued_messages(fake_redis, "email")] == [
         "password.reset_requested"
     ]
+
+
+def test_the_page_needs_a_signed_in_browser_and_the_password(alice, fake_redis):
+    anonymous = Client()
+    response = anonymous.get("/accounts/email-change/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert anonymous.post("/accounts/email-change/", {}).status_code == 302
+
+    browser = Client()
+    assert browser.login(username="alice", password=PASSWORD)
+    wrong = browser.post(
+        "/accounts/email-change/", {"password": "not mine", "new_email": "alice@new.example"}
+    )
+    assert wrong.status_code == 200
+    assert b"Your password was entered incorrectly." in wrong.content
+    assert queued_messages(fake_redis, "email") == []
+
+    right = browser.post(
+        "/accounts/email-change/", {"password": PASSWORD, "new_email": "alice@new.example"}
+    )
+    assert right.status_code == 302 and right["Location"] == "/accounts/email-change/done/"
+    [(message)] = queued_messages(fake_redis, "email")
+    assert message["args"]["type"] == "email.change_requested"
+    assert address_of(alice) == "alice@example.com"
