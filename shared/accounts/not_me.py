@@ -8,7 +8,8 @@ one transaction:
 * the password becomes unusable, so every access token, refresh token and browser session
   is refused from that moment (they are bound to the password hash);
 * after an address change, the old address comes back (unless another account took it since);
-* pending address confirmations, reset links and codes die;
+* pending address confirmations, reset links and codes die, and so do the "this wasn't me"
+  links of later changes (an intruder's notices), so that none of them can undo the lock;
 * ``account.locked`` (reason ``not_me``) is published: the workers delete the stored tokens and
   sessions, mail a fresh reset link to the address on the account, and tell other systems.
 """
@@ -53,12 +54,21 @@ def lock_account(link: ChangeLink, *, language: str = "en") -> None:
         ChangeLink.objects.filter(
             user_id=user.pk, purpose=ChangeLink.Purpose.CONFIRM_EMAIL, used_at=None
         ).delete()
+        # The changes after the one disowned are the intruder's too, and their notices may have
+        # gone to an address the intruder set: their links die, or one of them would "give
+        # back" that address and take the account again. The earliest disowned change wins;
+        # links of earlier changes stay, so the owner's link still works after an intruder's.
+        ChangeLink.objects.filter(
+            user_id=user.pk, purpose=ChangeLink.Purpose.NOT_ME, used_at=None,
+            created_at__gt=link.created_at,
+        ).delete()  # fmt: skip
         rotate_nonce(user)
         publish(
             make_event(
                 AccountLockedV1(
-                    user_id=user.pk, reason="not_me", locked_at=timezone.now(), language=language
+                    user_id=user.pk, reason="not_me", locked_at=timezone.now(), language=language,
+                    email=getattr(user, email_field) or None,
                 )
             )
-        )
+        )  # fmt: skip
     log.info("user %s locked their account (this wasn't me)", user.pk)

@@ -87,6 +87,9 @@ class AccountLockedV1(Payload):
     reason: str = Field(pattern=r"^(deactivated|deleted|not_me)$")
     locked_at: datetime
     language: str = Field(default="en", max_length=16)
+    # not_me: the address the account has after the lock (it may have been given back), so
+    # that subscribers who mirror addresses drop an intruder's.
+    email: str | None = Field(default=None, max_length=254)
 
 
 class EmailChangeRequestedV1(Payload):

@@ -140,7 +140,7 @@ def delivery_body(event: Event, payload: Payload) -> str:
     fields = payload.model_dump(mode="json")
     if "new_email" in fields:  # email.changed: the address the account has now
         fields["email"] = fields["new_email"]
-    data = {name: fields[name] for name in DATA_FIELDS if name in fields}
+    data = {name: fields[name] for name in DATA_FIELDS if fields.get(name) is not None}
     timestamp = event.occurred_at.isoformat().replace("+00:00", "Z")
     return json.dumps({"type": event.type, "timestamp": timestamp, "data": data})
 

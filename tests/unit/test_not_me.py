@@ -228,3 +228,43 @@ def test_a_browser_signed_in_as_the_owner_is_signed_out_by_the_lock(alice, fake_
     path, _, _ = not_me_path()
     csrf_post(owner, open_link(owner, path)[0])
     assert owner.get("/accounts/password-change/").status_code == 302
+
+
+def two_changes(fake_redis) -> tuple[str, str]:
+    """The intruder changes the password twice: the paths of the two notices' links."""
+    intruder = intruder_changes_password(fake_redis)
+    first, _, _ = not_me_path()
+    assert intruder.change_password(INTRUDERS_PASSWORD, "a second long passphrase").status_code
+    mail.outbox.clear()
+    run_queue(fake_redis, "email")
+    second, _, _ = not_me_path()
+    return first, second
+
+
+def lock_with(path: str):
+    browser = Client(enforce_csrf_checks=True)
+    page_path, page = open_link(browser, path)
+    assert b"Lock your account?" in page.content
+    return csrf_post(browser, page_path)
+
+
+def test_after_a_lock_the_links_of_later_changes_cannot_undo_it(alice, fake_redis):
+    """Their notices may have gone to an address the intruder set: a lock with such a link
+    would give that address back (and the fresh reset link with it)."""
+    first, second = two_changes(fake_redis)
+    assert b"Your account is locked" in lock_with(first).content
+    dead = Client().get(second)
+    assert b"This link no longer works" in dead.content
+    assert not ChangeLink.objects.filter(purpose="not_me", used_at=None).exists()
+
+
+def test_the_earliest_disowned_change_wins(alice, fake_redis):
+    """An intruder who locks first, with a later change's link, does not kill the owner's."""
+    first, second = two_changes(fake_redis)
+    assert b"Your account is locked" in lock_with(second).content
+    fake_redis.delete("security", "email", "webhooks")
+    assert b"Your account is locked" in lock_with(first).content
+    [(event_type, payload)] = events_queued(fake_redis, "security")
+    assert (event_type, payload["reason"], payload["email"]) == (
+        "account.locked", "not_me", "alice@example.com"
+    )  # fmt: skip
