@@ -106,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "api.context_processors.site",
             ],
         },
     },
@@ -173,7 +174,10 @@ REDIS_URL = env_url("REDIS_URL", f"redis://127.0.0.1:{LOCAL_REDIS_PORT}/0")
 
 EMAIL_URL = env_url("EMAIL_URL", f"smtp://127.0.0.1:{LOCAL_SMTP_PORT}")
 globals().update(parse_email_url(EMAIL_URL))
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Account security <no-reply@localhost>")
+# The service's name, as people see it: page headers and titles, each email's subject, From
+# name and body.
+SITE_NAME = env_str("SITE_NAME", "Account security")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 60 * 60)
