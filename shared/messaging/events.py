@@ -30,16 +30,10 @@ class Payload(BaseModel):
     version: ClassVar[int]
 
 
-class PasswordResetRequestedV1(Payload):
-    """Someone asked for a reset link. The address is as typed: the worker, not the API,
-    finds the accounts that use it."""
+class RequestOrigin(Payload):
+    """Who asked, for events a request causes: the client's IP address, its user agent (cut to
+    512 characters: the requester chooses it) and the language the worker writes in."""
 
-    event_type: ClassVar[str] = PASSWORD_RESET_REQUESTED
-    version: ClassVar[int] = 1
-
-    email: str = Field(min_length=3, max_length=254)
-    # The front end (``RESET_CLIENTS``) whose link the email carries; None: the default link.
-    client: str | None = Field(default=None, max_length=32)
     ip: str | None = Field(default=None, max_length=45)
     user_agent: str = Field(default="", max_length=512)
     language: str = Field(default="en", max_length=16)
@@ -50,7 +44,19 @@ class PasswordResetRequestedV1(Payload):
         return value[:512] if isinstance(value, str) else value
 
 
-class PasswordChangedV1(Payload):
+class PasswordResetRequestedV1(RequestOrigin):
+    """Someone asked for a reset link. The address is as typed: the worker, not the API,
+    finds the accounts that use it."""
+
+    event_type: ClassVar[str] = PASSWORD_RESET_REQUESTED
+    version: ClassVar[int] = 1
+
+    email: str = Field(min_length=3, max_length=254)
+    # The front end (``RESET_CLIENTS``) whose link the email carries; None: the default link.
+    client: str | None = Field(default=None, max_length=32)
+
+
+class PasswordChangedV1(RequestOrigin):
     """A password was set, by a completed reset or by a change, or made unusable by a forced
     reset (``forced``: an administrator's, after a breach)."""
 
@@ -61,15 +67,7 @@ class PasswordChangedV1(Payload):
     reason: str = Field(pattern=r"^(reset|change|forced)$")
     keep_session_key: str | None = Field(default=None, max_length=64)
     keep_token_family: str | None = Field(default=None, max_length=64)
-    ip: str | None = Field(default=None, max_length=45)
-    user_agent: str = Field(default="", max_length=512)
-    language: str = Field(default="en", max_length=16)
     changed_at: datetime
-
-    @field_validator("user_agent", mode="before")
-    @classmethod
-    def _truncate_user_agent(cls, value: Any) -> Any:
-        return value[:512] if isinstance(value, str) else value
 
 
 class AccountLockedV1(Payload):
@@ -92,7 +90,7 @@ class AccountLockedV1(Payload):
     email: str | None = Field(default=None, max_length=254)
 
 
-class EmailChangeRequestedV1(Payload):
+class EmailChangeRequestedV1(RequestOrigin):
     """A signed-in user asked to move their account to ``new_email`` (their password checked).
     The worker mails that address a confirmation link, or, if another account uses it, a
     "someone tried to use this address" notice: the API answers the same either way."""
@@ -102,17 +100,9 @@ class EmailChangeRequestedV1(Payload):
 
     user_id: int
     new_email: str = Field(min_length=3, max_length=254)
-    ip: str | None = Field(default=None, max_length=45)
-    user_agent: str = Field(default="", max_length=512)
-    language: str = Field(default="en", max_length=16)
-
-    @field_validator("user_agent", mode="before")
-    @classmethod
-    def _truncate_user_agent(cls, value: Any) -> Any:
-        return value[:512] if isinstance(value, str) else value
 
 
-class EmailChangedV1(Payload):
+class EmailChangedV1(RequestOrigin):
     """An account's address changed (a confirmed self-service change). The old address is told,
     with a "this wasn't me" link that locks the account and gives the old address back."""
 
@@ -122,15 +112,7 @@ class EmailChangedV1(Payload):
     user_id: int
     old_email: str = Field(max_length=254)
     new_email: str = Field(min_length=3, max_length=254)
-    ip: str | None = Field(default=None, max_length=45)
-    user_agent: str = Field(default="", max_length=512)
-    language: str = Field(default="en", max_length=16)
     changed_at: datetime
-
-    @field_validator("user_agent", mode="before")
-    @classmethod
-    def _truncate_user_agent(cls, value: Any) -> Any:
-        return value[:512] if isinstance(value, str) else value
 
 
 PAYLOADS: dict[tuple[str, int], type[Payload]] = {
