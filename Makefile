@@ -15,7 +15,7 @@ export PORT FLOWER_PORT PUBLIC_BASE_URL
 # Local stand-ins start only for what the environment does not configure.
 STANDINS := $(if $(REDIS_URL),,redis) $(if $(EMAIL_URL),,mail)
 
-.PHONY: run test bench mutate install lint format lock clean
+.PHONY: run wait test bench mutate install lint format lock clean
 
 # Local use: DEBUG on (a key kept in var/secret_key, the mail page), web and Flower on loopback.
 # Production sets DEBUG=0 and a SECRET_KEY of its own (README, Configuration).
@@ -31,12 +31,25 @@ $(BIN)/.installed: requirements-dev.lock
 
 install: $(BIN)/.installed
 
+# A port that is taken stops `make run` before anything starts. honcho puts each process's name
+# before its lines, and when one process ends it stops the others: `make run` then fails with
+# that process's status, while Ctrl-C or a SIGTERM (`kill %1` after `make run &`) ends it
+# quietly (the trap keeps this shell alive to read honcho's status: 130 or 143).
 run: install
+	@$(BIN)/python -m shared.devservices.ports $(STANDINS)
 	@mkdir -p var/mail
 	$(BIN)/python manage.py migrate --noinput
 	@$(BIN)/python -m shared.devservices.banner $(STANDINS)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --no-prefix -p $(PORT) -c worker-email=$(WORKER_PROCESSES) \
-		web worker-email worker-security worker-webhooks beat flower $(STANDINS) 2>&1 || true
+	@trap : INT TERM; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -p $(PORT) -c worker-email=$(WORKER_PROCESSES) \
+		web worker-email worker-security worker-webhooks relay beat flower $(STANDINS) 2>&1; \
+		status=$$?; case $$status in 130|143) exit 0;; *) exit $$status;; esac
+
+# Until the web server that `make run &` is starting answers /readyz, at most WAIT_TIMEOUT
+# seconds (the first run installs everything before it starts anything). On the machine's
+# Python: the virtual environment may not exist yet.
+wait: export WAIT_TIMEOUT ?= 300
+wait:
+	@$(PYTHON) -m shared.devservices.ready
 
 test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -78,3 +91,8 @@ lock: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# Screenshots of every page at phone and desktop width into docs/screenshots/ (needs chromium).
+.PHONY: screenshots
+screenshots: install
+	$(BIN)/python -m docs.screenshots.take

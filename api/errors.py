@@ -1,8 +1,13 @@
 """Error responses: JSON under the API, never an HTML page or a traceback, and never a 5xx
-for bad input.
+for bad input. Every body has one of two shapes (README, "Errors"), each with a ``code``:
+
+* an error: ``{"detail": "<message>", "code": "<code>"}``;
+* a refused body (400): DRF's and dj-rest-auth's one list of messages per field
+  (``non_field_errors`` for the body as a whole), plus ``"code": "invalid"`` and
+  ``field_codes``, the same keys with one machine-readable code per message.
 
 * ``exception_handler``: DRF's, plus a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (413) and
-  Django's other "suspicious" request errors (400).
+  Django's other "suspicious" request errors (400), every answer in one of the two shapes.
 * ``bad_request``, ``permission_denied``, ``page_not_found``, ``server_error``: Django's error
   views (``handler400`` ... in ``api.urls``), in JSON for the API and the probes, Django's
   HTML pages elsewhere.
@@ -30,6 +35,7 @@ from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views import defaults
 from rest_framework import exceptions, status
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 log = logging.getLogger(__name__)
@@ -40,6 +46,26 @@ FORM_MEDIA_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 # Headers an error answer keeps when the guard rewrites its body as JSON.
 _KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Cache-Control", "Referrer-Policy")
 
+NON_FIELD_ERRORS = api_settings.NON_FIELD_ERRORS_KEY
+VALIDATION_CODE = exceptions.ValidationError.default_code  # "invalid"
+# The keys a body gives a meaning of its own. A field of the same name (``code``, in a reset
+# by code) has its messages under ``non_field_errors``, so that ``code`` is always the code.
+RESERVED_KEYS = frozenset({"detail", "code", "field_codes"})
+# The code of an error whose raiser named none (Django's error views, the guard below): DRF's
+# code for the status where DRF has one.
+STATUS_CODES = {
+    400: "bad_request",
+    401: exceptions.NotAuthenticated.default_code,
+    403: exceptions.PermissionDenied.default_code,
+    404: exceptions.NotFound.default_code,
+    405: exceptions.MethodNotAllowed.default_code,
+    406: exceptions.NotAcceptable.default_code,
+    413: "request_too_large",
+    415: exceptions.UnsupportedMediaType.default_code,
+    429: exceptions.Throttled.default_code,
+    500: "server_error",
+}
+
 
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -48,8 +74,64 @@ class RequestTooLarge(exceptions.APIException):
 
 
 def is_json_path(path: str) -> bool:
-    """Paths whose errors are JSON: the API and the probes."""
-    return path == "/api" or path.startswith("/api/") or path.rstrip("/") in {"/healthz", "/readyz"}
+    """Paths whose errors are JSON: the API, the probes and the JWKS."""
+    return (
+        path == "/api"
+        or path.startswith("/api/")
+        or path.rstrip("/") in {"/healthz", "/readyz", "/.well-known/jwks.json"}
+    )
+
+
+def code_for_status(status_code: int) -> str:
+    return STATUS_CODES.get(status_code, "error")
+
+
+def error_body(detail, code: str) -> dict[str, str]:
+    """The shape of every error but a refused body."""
+    return {"detail": str(detail), "code": str(code)}
+
+
+def _flat(detail) -> list[exceptions.ErrorDetail]:
+    """One field's errors as one list, however DRF nested them (a list field's by position)."""
+    if isinstance(detail, dict):
+        return [
+            exceptions.ErrorDetail(f"{key}: {error}", error.code)
+            for key, value in detail.items()
+            for error in _flat(value)
+        ]
+    if isinstance(detail, list):
+        return [error for value in detail for error in _flat(value)]
+    return [exceptions.ErrorDetail(str(detail), getattr(detail, "code", None))]
+
+
+def validation_body(detail) -> dict:
+    """The shape of a refused body: DRF's messages per field, ``code``, and ``field_codes``
+    (the same keys, one code per message, in the same order)."""
+    fields = detail if isinstance(detail, dict) else {NON_FIELD_ERRORS: detail}
+    errors: dict[str, list[exceptions.ErrorDetail]] = {}
+    for field, value in fields.items():
+        key = NON_FIELD_ERRORS if field in RESERVED_KEYS else str(field)
+        errors.setdefault(key, []).extend(_flat(value))
+    body: dict = {key: [str(error) for error in found] for key, found in errors.items()}
+    body["code"] = VALIDATION_CODE
+    body["field_codes"] = {
+        key: [error.code or VALIDATION_CODE for error in found] for key, found in errors.items()
+    }
+    return body
+
+
+def _error_body_of(data, status_code: int) -> dict[str, str]:
+    """DRF's ``{"detail": ...}``, or simplejwt's ``{"detail", "code", "messages"}``, as an
+    error body: its ``messages`` (a list of objects, one per token class tried) are dropped;
+    the authentication class puts what they said in ``detail``."""
+    if isinstance(data, dict) and "detail" in data:
+        detail = data["detail"]
+        code = data.get("code") or getattr(detail, "code", None)
+    else:
+        errors = _flat(data)
+        detail = " ".join(errors)
+        code = errors[0].code if errors else None
+    return error_body(detail, code or code_for_status(status_code))
 
 
 def _html_page(title: str, details: str, status_code: int) -> HttpResponse:
@@ -60,21 +142,31 @@ def _html_page(title: str, details: str, status_code: int) -> HttpResponse:
     )
 
 
-def _json_error(detail, status_code: int) -> JsonResponse:
-    return JsonResponse({"detail": str(detail)}, status=status_code)
+def json_response(body: dict, status_code: int) -> JsonResponse:
+    """JSON as DRF renders it (compact, UTF-8), so that an error from a Django view has the
+    same bytes as the same error from DRF."""
+    return JsonResponse(
+        body,
+        status=status_code,
+        json_dumps_params={"separators": (",", ":"), "ensure_ascii": False},
+    )
 
 
-def _error(request, detail, status_code: int) -> HttpResponse:
+def _json_error(detail, status_code: int, code: str | None = None) -> JsonResponse:
+    return json_response(error_body(detail, code or code_for_status(status_code)), status_code)
+
+
+def _error(request, detail, status_code: int, code: str | None = None) -> HttpResponse:
     if is_json_path(request.path):
-        return _json_error(detail, status_code)
+        return _json_error(detail, status_code, code)
     return _html_page(HTTPStatus(status_code).phrase, str(detail), status_code)
 
 
 def _database_unavailable_detail() -> dict[str, str]:
-    return {
-        "detail": _("The service is temporarily unavailable. Try again in a few seconds."),
-        "code": "database_unavailable",
-    }
+    return error_body(
+        _("The service is temporarily unavailable. Try again in a few seconds."),
+        "database_unavailable",
+    )
 
 
 def _log_database_error(exc: BaseException) -> None:
@@ -84,7 +176,7 @@ def _log_database_error(exc: BaseException) -> None:
 def database_unavailable(request) -> HttpResponse:
     """503 for a database that cannot be reached: JSON under the API, a short page elsewhere."""
     if is_json_path(request.path):
-        response = JsonResponse(_database_unavailable_detail(), status=503)
+        response = json_response(_database_unavailable_detail(), 503)
     else:
         response = _html_page(
             _("Temporarily unavailable"), _database_unavailable_detail()["detail"], 503
@@ -95,15 +187,24 @@ def database_unavailable(request) -> HttpResponse:
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus what it leaves to Django's 500 (or HTML 400) handling. A database
-    outage it leaves alone: DRF re-raises it, and ``ErrorResponseMiddleware`` answers 503 as
-    for every other view."""
+    """DRF's handler, plus what it leaves to Django's 500 (or HTML 400) handling, with every
+    body in one of the two shapes. A database outage it leaves alone: DRF re-raises it, and
+    ``ErrorResponseMiddleware`` answers 503 as for every other view."""
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge()
     elif isinstance(exc, SuspiciousOperation):
         # TooManyFieldsSent, TooManyFilesSent, a bad multipart body...: the client's mistake.
         exc = exceptions.ParseError(_("The request body could not be read."))
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = validation_body(response.data)
+    else:
+        response.data = _error_body_of(response.data, response.status_code)
+    if response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        response.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+    return response
 
 
 # Django's error views. Its HTML ones run the CSRF check (``requires_csrf_token``), which reads
@@ -123,7 +224,7 @@ def _json_or_django_page(request, status_code, json_detail, page, *args, title="
 
 def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
     if isinstance(exception, RequestDataTooBig):
-        return _error(request, RequestTooLarge.default_detail, 413)
+        return _error(request, RequestTooLarge.default_detail, 413, RequestTooLarge.default_code)
     return _json_or_django_page(
         request, 400, _("Bad request."), defaults.bad_request, exception, template_name,
         title="Bad Request (400)",

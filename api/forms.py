@@ -5,9 +5,11 @@ import math
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
+from django.utils.text import capfirst
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from api import request_origin
 from api.views.password_reset import INVALID_CODE
@@ -43,7 +45,36 @@ class LockoutMessageMixin:
 
 
 class LoginForm(LockoutMessageMixin, AuthenticationForm):
-    """The login page's form."""
+    """The login page's form: a username or an address, as the JSON API takes either."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _(
+            "Please enter a correct username or email and password. The password is case-sensitive."
+        ),
+    }
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        field = self.fields["username"]
+        field.label = _("Username or email")
+        field.max_length = 254  # an address may be longer than a username
+        field.widget.attrs["maxlength"] = 254
+
+    def clean(self):
+        identifier = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if identifier is not None and password:
+            # One authenticate() call, so a failure is counted once (login_account): the
+            # username backend tries it as a username, the address backend as an address.
+            credentials = {"username": identifier, "password": password}
+            if "@" in identifier:
+                credentials["email"] = identifier
+            self.user_cache = authenticate(self.request, **credentials)
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
 
 
 class AdminLoginForm(LockoutMessageMixin, AdminAuthenticationForm):
@@ -96,9 +127,32 @@ class ResetCodeForm(forms.Form):
         return cleaned
 
 
+def password_rules_help() -> str:
+    """The rules a new password must meet, in one line read from ``AUTH_PASSWORD_VALIDATORS``
+    ("At least 12 characters; not a common password"), so the page never promises other rules
+    than the ones enforced. Falls back to Django's list of each validator's help."""
+    rules = []
+    for validator in password_validation.get_default_password_validators():
+        if isinstance(validator, password_validation.MinimumLengthValidator):
+            rules.append(
+                ngettext(
+                    "At least %(min_length)d character",
+                    "At least %(min_length)d characters",
+                    validator.min_length,
+                )
+                % {"min_length": validator.min_length}
+            )
+        elif isinstance(validator, password_validation.CommonPasswordValidator):
+            rules.append(gettext("not a common password"))
+    if not rules:
+        return password_validation.password_validators_help_text_html()
+    return "; ".join([capfirst(rules[0]), *rules[1:]])
+
+
 class NewPasswordFormMixin:
-    """Keeps the request (the flows record who asked) and caps the new password's length, in
-    the form and in the browser, before any hashing."""
+    """Keeps the request (the flows record who asked), caps the new password's length, in
+    the form and in the browser, before any hashing, and reports a password that breaks a
+    rule on the field it was typed in (Django puts it on the confirmation)."""
 
     def __init__(self, user, *args, request=None, **kwargs):
         super().__init__(user, *args, **kwargs)
@@ -106,6 +160,15 @@ class NewPasswordFormMixin:
         for name in ("new_password1", "new_password2"):
             self.fields[name].max_length = settings.PASSWORD_MAX_LENGTH
             self.fields[name].widget.attrs["maxlength"] = settings.PASSWORD_MAX_LENGTH
+        self.fields["new_password1"].help_text = password_rules_help()
+        # The confirmation's help ("Enter the same password as before") says what its label
+        # does.
+        self.fields["new_password2"].help_text = ""
+
+    def clean(self):
+        self.validate_passwords("new_password1", "new_password2")  # a mismatch: new_password2
+        self.validate_password_for_user(self.user, "new_password1")
+        return forms.Form.clean(self)
 
 
 class ResetSetPasswordForm(NewPasswordFormMixin, SetPasswordForm):

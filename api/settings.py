@@ -330,12 +330,19 @@ SIMPLE_JWT = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Password reset and change API",
-    "DESCRIPTION": "Forgot-password by emailed link and change-password, with JWT sessions.",
+    "DESCRIPTION": "Forgot-password by emailed link and change-password, with JWT sessions."
+    "\n\n**Errors** have one of two shapes, each with a machine-readable `code` (README, "
+    '"Errors"): an error, `{"detail": "...", "code": "..."}` (schema `Error`, which lists '
+    "the codes); or a refused body (400), one list of messages per field as in dj-rest-auth, "
+    '`non_field_errors` for the body as a whole, `"code": "invalid"`, and `field_codes`: the '
+    "same keys, one code per message (schemas `...ValidationError`).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The one value of a refused body's ``code`` (api/schema.py), under a name that says so.
+    "ENUM_NAME_OVERRIDES": {"ValidationErrorCodeEnum": ["invalid"]},
 }
 
 # Celery: broker on Redis. Queues, routing and the delivery guarantees that are not
@@ -367,7 +374,7 @@ HANDLER_MAX_RETRIES = env_int("HANDLER_MAX_RETRIES", 8)
 # How events reach Redis: "redis" writes Celery's task messages straight to it
 # (shared/messaging/celery_wire.py, the fast way); "celery" sends them with app.send_task.
 EVENT_PUBLISH_VIA = env_choice("EVENT_PUBLISH_VIA", "redis", ("redis", "celery"))
-# Seconds between beat's runs of the outbox relay (shared/messaging/celery_app.py's beat schedule).
+# Seconds between the outbox relay's passes (its own process: `manage.py relay_outbox --loop`).
 OUTBOX_RELAY_INTERVAL = float(env_str("OUTBOX_RELAY_INTERVAL", "5"))
 # Seconds after which an event sent to Redis, and not yet finished by all its handlers, is sent
 # again to those that have not finished: longer than a handler's whole chain of retries (at

@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api import errors
-from api.views import accounts, devmail, health, jwks
+from api.views import accounts, devmail, favicon, health, jwks
 from api.views.admin import UnknownAdminPathView
 from api.views.admin_resets import (
     AdminUserPasswordResetView,
@@ -108,6 +108,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path(".well-known/jwks.json", jwks.jwks, name="jwks"),
+    path("favicon.ico", favicon.favicon, name="favicon"),
     path("api/auth/", include(api_auth)),
     path("api/admin/", include(api_admin)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -140,7 +140,7 @@ def end_to_end(rate: float, seconds: float, warmup: float) -> dict:
             wait_messages(stack.sink, warm + count + 1000, timeout=120)
         arrivals: dict[str, float] = {}
         for envelope, message, at in stack.sink.handler.timed_messages():
-            if message["Subject"] == "Reset your password":
+            if message["Subject"].endswith(": Reset your password"):  # after the SITE_NAME
                 arrivals.setdefault(envelope.rcpt_tos[0], at)
 
         def latencies(chosen: list[str]) -> list[float]:

@@ -3,12 +3,12 @@ addresses all delivered within 5 s of the last request?
 
 Each run starts what `make run` starts when DATABASE_URL, REDIS_URL and EMAIL_URL are unset
 (bench/stack.py's EmbeddedStack: the SQLite file, the Procfile's redis and mail stand-ins, web,
-the three workers, beat and Flower, DEBUG on) in a new VAR_DIR under /tmp, with the reset
-throttles per IP and per address off (every other scope at its default). It puts N accounts
-into the SQLite database, lets the processes settle (Flower turns task events on within 5 s),
-then sends one reset request per account, all at once over 50 connections. It counts the
-messages the SMTP sink accepted (its .eml files, stamped on arrival) by 5 s after the last
-response, and how long all N took (60 s at most), and counts "database is locked" in the
+the three workers, beat, the outbox relay and Flower, DEBUG on) in a new VAR_DIR under /tmp,
+with the reset throttles per IP and per address off (every other scope at its default). It puts
+N accounts into the SQLite database, lets the processes settle (Flower turns task events on
+within 5 s), then sends one reset request per account, all at once over 50 connections. It
+counts the messages the SMTP sink accepted (its .eml files, stamped on arrival) by 5 s after
+the last response, and how long all N took (60 s at most), and counts "database is locked" in the
 processes' output. Each run is a process of its own (a new VAR_DIR is a new Django setup).
 
 Target (issue 16): all 300 delivered within 5 s of the last request.

@@ -313,7 +313,9 @@ class EmbeddedStack(Stack):
     server on a free loopback port, and every process's output kept in var_dir/logs."""
 
     STANDINS = ("redis", "mail")
-    SERVICES = ("web", "worker-email", "worker-security", "worker-webhooks", "beat", "flower")
+    SERVICES = (
+        "web", "worker-email", "worker-security", "worker-webhooks", "beat", "relay", "flower"
+    )  # fmt: skip
 
     def __init__(self, var_dir: Path, throttle_rates: str = ""):
         # Stack's services are none of these: its __init__ is not called.
@@ -356,8 +358,9 @@ class EmbeddedStack(Stack):
             wait_listening(port)
 
     def start_services(self) -> str:
-        """Web, the three workers, beat and Flower, as `make run` starts them (beat's schedule
-        file in var_dir), once each answers (beat has no way to); the API's base URL.
+        """Web, the three workers, beat, the outbox relay and Flower, as `make run` starts them
+        (beat's schedule file in var_dir), once each answers (beat has no way to); the API's base
+        URL.
         ``setup_django()`` first: the workers are pinged through this process's Celery app."""
         host = socket.gethostname()
         base = self.start_web(port=self.web_port)
@@ -365,6 +368,7 @@ class EmbeddedStack(Stack):
         self.start_worker("worker-security")
         self.start_worker("worker-webhooks")
         self.start_worker("beat", "--schedule", str(self.var_dir / "celerybeat-schedule"))
+        self.start_worker("relay")
         self.start_worker("flower")
         wait_worker([f"security@{host}", f"webhooks@{host}"])
         wait_http(f"http://127.0.0.1:{self.flower_port}/healthcheck")

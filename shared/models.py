@@ -11,9 +11,9 @@ class OutboxEvent(models.Model):
     A row is written in the same transaction as the change it reports (or, outside a
     transaction, when Redis could not be reached). Once Redis has the event, ``sent_at`` is
     set; the row stays until each subscribed handler has recorded that it ran
-    (``ProcessedEvent``) or given up (``DeadLetter``). The relay (beat schedule,
-    ``manage.py relay_outbox``) sends the rows never sent, deletes the finished ones, and sends
-    again, to the handlers that have not finished, the rows sent more than
+    (``ProcessedEvent``) or given up (``DeadLetter``). The relay (its own process,
+    ``manage.py relay_outbox --loop``) sends the rows never sent, deletes the finished ones, and
+    sends again, to the handlers that have not finished, the rows sent more than
     OUTBOX_REDELIVER_AFTER seconds ago: Redis restarted empty, or failed over to a replica
     that had not received them. ``manage.py outbox_status`` shows the backlog.
     """

@@ -13,10 +13,12 @@ import secrets
 import smtplib
 import threading
 import time
+from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
+from django.utils.translation import gettext
 
 IDLE_LIMIT = 30.0  # seconds; servers commonly drop idle clients after a minute or more
 
@@ -66,16 +68,48 @@ class TemplatedEmail(EmailMultiAlternatives):
         return message
 
 
+def account_name(user, *, with_address: bool = True) -> str:
+    """How an email names the account it is about: its username, with its address when that
+    says more (``alice (alice@example.com)``). ``with_address=False`` names no address at all,
+    not even a username that is one: empty then."""
+    username = user.get_username()
+    address = getattr(user, user.get_email_field_name(), "") or ""
+    if not with_address:
+        return "" if "@" in username else username
+    if not address or address.casefold() == username.casefold():
+        return username or address
+    return f"{username} ({address})"
+
+
+def site_name() -> str:
+    """``SITE_NAME`` on one line: it goes into headers."""
+    return " ".join(settings.SITE_NAME.split())
+
+
+def sender() -> str:
+    """``DEFAULT_FROM_EMAIL``, under the service's name when it gives no name of its own."""
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return settings.DEFAULT_FROM_EMAIL if name else formataddr((site_name(), address))
+
+
 def send_templated_email(template: str, *, to: str, context: dict) -> None:
-    """Send ``emails/<template>_subject.txt``, ``.txt`` and ``.html`` rendered with ``context``."""
-    subject = render_to_string(f"emails/{template}_subject.txt", context)
+    """Send ``emails/<template>_subject.txt``, ``.txt`` and ``.html`` rendered with ``context``.
+
+    Every template also gets ``site_name`` (``SITE_NAME``) and, when the context has a
+    ``user``, ``account`` (:func:`account_name`); the subject starts with the site's name."""
+    context = {"site_name": site_name(), **context}
+    if "account" not in context and context.get("user") is not None:
+        context["account"] = account_name(context["user"])
+    # Translators: an email's subject, after the name of the service that sends it.
+    subject = gettext("%(site_name)s: %(subject)s") % {
+        "site_name": context["site_name"],
+        "subject": render_to_string(f"emails/{template}_subject.txt", context),
+    }
     subject = " ".join(subject.split())  # one line: a newline would break the header
     text = render_to_string(f"emails/{template}.txt", context)
     html = render_to_string(f"emails/{template}.html", context)
     for attempt in (1, 2):
-        message = TemplatedEmail(
-            subject, text, settings.DEFAULT_FROM_EMAIL, [to], connection=_connection()
-        )
+        message = TemplatedEmail(subject, text, sender(), [to], connection=_connection())
         message.attach_alternative(html, "text/html")
         try:
             message.send()

@@ -1,15 +1,30 @@
 """Entry point for ``celery -A workers.flower flower``: the shared app on kombu's own Redis
-transports.
+transports, and Flower's start without its four warnings.
 
-Flower finds the broker's queues by the scheme of the broker's URL (``redis://``, ``sentinel://``)
-and reads their lengths with redis-py itself. Named by our own transport class
-(shared/messaging/redis_transport.py), the broker would show as an unknown scheme, and Flower's
-Broker page would answer 404. Flower sends no task, so the per-channel client that transport saves
-the workers is worth nothing here; kombu's own transports speak the same protocol to the same Redis.
+Flower picks the code that reads queue lengths (its Broker page, ``/api/queues/length``) by the
+scheme of the broker URL the app gives it: ``redis://``, ``rediss://``, ``sentinel://``. The
+workers' transport (one redis-py client per channel, shared/messaging/redis_transport.py) is
+named by its class, so with it kombu writes the URL as ``shared.messaging.redis_transport:
+Transport://...``, a scheme Flower does not know: its Broker page would answer "'redis' broker
+is not supported". Flower sends no task, so that client saves it nothing; kombu's own
+transports speak the same protocol to the same Redis, and keep the URL's scheme.
 """
+
+import logging
 
 from shared.messaging.celery_app import app
 
 app.conf.broker_transport = None
+
+
+def _not_a_silent_inspection(record: logging.LogRecord) -> bool:
+    """Drop "Inspect method <name> failed" said with no error: no worker answered. Flower asks
+    every worker about itself as it starts (four questions), and under `make run` or compose
+    it starts beside them, before any listens; it learns of each from its heartbeats anyway,
+    and asks it again when its page is opened. Failures that carry an error still show."""
+    return record.msg != "Inspect method %s failed"
+
+
+logging.getLogger("flower.inspector").addFilter(_not_a_silent_inspection)
 
 __all__ = ["app"]

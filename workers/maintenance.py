@@ -1,4 +1,5 @@
-"""Periodic tasks (scheduled by Celery beat, see shared/messaging/celery_app.py)."""
+"""Periodic tasks (scheduled by Celery beat, see shared/messaging/celery_app.py). The outbox
+relay is not one of them: it is a process of its own (``manage.py relay_outbox --loop``)."""
 
 from __future__ import annotations
 
@@ -11,24 +12,9 @@ from django.utils import timezone
 from shared.accounts import reset_codes
 from shared.accounts.sessions import purge_expired
 from shared.messaging.celery_app import app
-from shared.messaging.outbox import relay_outbox as relay_outbox_service
-from shared.messaging.outbox import settle_outbox
 from shared.models import DeadLetter, ProcessedEvent
 
 log = logging.getLogger(__name__)
-
-
-@app.task(name="maintenance.relay_outbox", ignore_result=True)
-def relay_outbox() -> int:
-    """Publish the events that wait in the outbox (the broker was down, or a process died),
-    delete those every handler has finished with, and send again those Redis lost."""
-    sent = relay_outbox_service()
-    if sent:
-        log.info("relayed %d event(s) from the outbox", sent)
-    settled = settle_outbox()
-    if settled.resent:
-        log.warning("sent %d event(s) again: Redis had lost them", settled.resent)
-    return sent
 
 
 @app.task(name="maintenance.purge_expired_tokens", ignore_result=True)

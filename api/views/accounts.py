@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from django import forms
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth import views as auth_views
@@ -54,21 +55,40 @@ def _no_store(view):
 
 
 class ThrottledPostMixin:
-    """The API's throttles (``api.throttles``) on form posts: over the limit, a page that says
-    when to try again, with Retry-After."""
+    """The API's throttles (``api.throttles``) on form posts. Over the limit, the same page
+    again, status 429 with Retry-After, with a banner that says when to try again and the
+    form holding what was typed, passwords excepted. The form is not validated: a throttled
+    post checks no password and spends no code."""
 
     throttle_classes: tuple = ()
 
     def post(self, request, *args, **kwargs):
         for throttle in (cls() for cls in self.throttle_classes):
             if not throttle.allow_request(request, self):
-                seconds = math.ceil(throttle.wait())
-                response = render(
-                    request, "accounts/throttled.html", {"seconds": seconds}, status=429
-                )
-                response["Retry-After"] = str(seconds)
-                return response
+                return self.throttled(math.ceil(throttle.wait()))
         return super().post(request, *args, **kwargs)
+
+    def throttled(self, seconds: int):
+        context = {"throttled_seconds": seconds}
+        if hasattr(self, "get_form"):
+            context["form"] = self.form_as_typed()
+        response = self.render_to_response(self.get_context_data(**context), status=429)
+        response["Retry-After"] = str(seconds)
+        return response
+
+    def form_as_typed(self):
+        """An unbound form (no errors, no validation) showing the posted values as initial
+        ones, except in password fields."""
+        kwargs = self.get_form_kwargs()
+        data = kwargs.pop("data", None) or {}
+        kwargs.pop("files", None)
+        form = self.get_form_class()(**kwargs)
+        form.initial = {
+            name: data.get(name)
+            for name, field in form.fields.items()
+            if name in data and not isinstance(field.widget, forms.PasswordInput)
+        }
+        return form
 
 
 class LoginView(ThrottledPostMixin, auth_views.LoginView):
@@ -76,6 +96,11 @@ class LoginView(ThrottledPostMixin, auth_views.LoginView):
     authentication_form = LoginForm
     redirect_authenticated_user = True
     throttle_classes = (LoginIPThrottle,)
+
+    def get_context_data(self, **kwargs):
+        # Django's view names the site after the request's Host header: the service's name
+        # (api.context_processors) is the one to show.
+        return {**super().get_context_data(**kwargs), "site_name": settings.SITE_NAME}
 
 
 class LogoutView(auth_views.LogoutView):

@@ -8,10 +8,11 @@ from __future__ import annotations
 import email
 import email.policy
 import ipaddress
+import re
 from pathlib import Path
 
 from django.conf import settings
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
 from shared.infra.config import VAR_DIR
@@ -57,20 +58,56 @@ def mailbox(request):
     return render(request, "dev/mailbox.html", {"messages": messages, "mail_dir": mail_dir()})
 
 
+# The headers the message page shows.
+SHOWN_HEADERS = ("From", "To", "Date", "Subject", "Message-ID")
+
+# The HTML part itself, framed by the message page: an email styles itself inline, so this
+# document alone may; it runs nothing (a sandbox without scripts, and no script-src), loads
+# nothing (images inline only), posts nowhere, and only this origin's page may frame it. Its
+# links open outside the frame, as new tabs out of the sandbox.
+HTML_PART_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'self'; "
+    "sandbox allow-popups allow-popups-to-escape-sandbox"
+)
+LINKS_IN_NEW_TABS = '<base target="_blank">'
+
+
 @_debug_only
 def message(request, name: str):
+    """A message: its headers, its HTML part (``?part=html`` serves that part alone, for the
+    page's frame) and its text part."""
     path = mail_dir() / f"{name}.eml"
     if not name.replace("-", "").replace("_", "").isalnum() or not path.is_file():
         raise Http404("no such message")
     msg = _load(path)
+    html = msg.get_body(preferencelist=("html",))
+    if request.GET.get("part") == "html":
+        if html is None:
+            raise Http404("this message has no HTML part")
+        return _html_part(html.get_content())
     text = msg.get_body(preferencelist=("plain",))
-    return render(
+    response = render(
         request,
         "dev/message.html",
         {
             "msg": msg,
             "name": name,
+            "has_html": html is not None,
             "text": text.get_content() if text else "",
-            "headers": list(msg.items()),
+            "headers": [(k, v) for k, v in msg.items() if k in SHOWN_HEADERS],
         },
     )
+    response._csp_update = {"frame-src": ["'self'"]}  # the HTML part's frame (django-csp)
+    return response
+
+
+def _html_part(content: str) -> HttpResponse:
+    head = re.search(r"<head\b[^>]*>", content, re.IGNORECASE)
+    at = head.end() if head else 0
+    response = HttpResponse(content[:at] + LINKS_IN_NEW_TABS + content[at:])
+    response["Content-Security-Policy"] = HTML_PART_POLICY
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response

@@ -14,8 +14,15 @@ from rest_framework.response import Response
 from api import request_origin
 from api.authentication import SessionJWTAuthentication
 from api.fields import DetailSerializer, StrictCharField, StrictEmailField
+from api.schema import invalid_example, request_example, response_example
 from api.throttles import ChangeUserThrottle, ConfirmIPThrottle
-from api.views.password_reset import THROTTLED, ResetResponseMixin
+from api.views.password_reset import (
+    A_TOKEN,
+    A_UID,
+    THROTTLED,
+    THROTTLED_EXAMPLE,
+    ResetResponseMixin,
+)
 from shared.accounts import change_links
 from shared.accounts.email_change import confirm_email_change, request_email_change
 from shared.models import ChangeLink
@@ -40,10 +47,14 @@ class EmailChangeSerializer(serializers.Serializer):
     def validate(self, attrs):
         user = self.context["request"].user
         if not user.check_password(attrs["password"]):
-            raise serializers.ValidationError({"password": [WRONG_PASSWORD]})
+            raise serializers.ValidationError({"password": [WRONG_PASSWORD]}, code="wrong_password")
         if attrs["new_email"].casefold() == (user.email or "").casefold():
-            raise serializers.ValidationError({"new_email": [SAME_ADDRESS]})
+            raise serializers.ValidationError({"new_email": [SAME_ADDRESS]}, code="same_address")
         return attrs
+
+
+def invalid_link() -> serializers.ValidationError:
+    return serializers.ValidationError({"token": [INVALID_LINK]}, code="invalid_link")
 
 
 class EmailChangeConfirmSerializer(serializers.Serializer):
@@ -56,7 +67,7 @@ class EmailChangeConfirmSerializer(serializers.Serializer):
                 ChangeLink.Purpose.CONFIRM_EMAIL, attrs["uid"], attrs["token"]
             )
         except change_links.DeadLink:
-            raise serializers.ValidationError({"token": [INVALID_LINK]}) from None
+            raise invalid_link() from None
         return attrs
 
 
@@ -77,6 +88,14 @@ class EmailChangeView(ResetResponseMixin, GenericAPIView):
                                         "or already the account's."),
                    401: OpenApiResponse(description="Missing, invalid or revoked access token."),
                    429: OpenApiResponse(description="Too many attempts for this user.")},
+        examples=[
+            request_example("A new address", {"password": "correct horse battery staple",
+                                              "new_email": "ann@example.org"}),
+            response_example(202, "Confirmation link sent", {"detail": CHANGE_REQUESTED}),
+            invalid_example("Wrong password", {"password": [(WRONG_PASSWORD, "wrong_password")]}),
+            invalid_example("Same address", {"new_email": [(SAME_ADDRESS, "same_address")]}),
+            THROTTLED_EXAMPLE,
+        ],
     )  # fmt: skip
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
@@ -100,6 +119,12 @@ class EmailChangeConfirmView(ResetResponseMixin, GenericAPIView):
                    400: OpenApiResponse(description="`token`: invalid, expired, used or "
                                         "superseded link, or the address was taken since."),
                    429: THROTTLED},
+        examples=[
+            request_example("From the link", {"uid": A_UID, "token": A_TOKEN}),
+            response_example(200, "Address changed", {"detail": EMAIL_CHANGED}),
+            invalid_example("Dead link", {"token": [(INVALID_LINK, "invalid_link")]}),
+            THROTTLED_EXAMPLE,
+        ],
     )  # fmt: skip
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
@@ -109,5 +134,5 @@ class EmailChangeConfirmView(ResetResponseMixin, GenericAPIView):
                 serializer.validated_data["link"], **request_origin.origin(request)
             )
         except change_links.DeadLink:
-            return Response({"token": [INVALID_LINK]}, status=status.HTTP_400_BAD_REQUEST)
+            raise invalid_link() from None
         return Response({"detail": EMAIL_CHANGED}, status=status.HTTP_200_OK)

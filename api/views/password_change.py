@@ -17,9 +17,17 @@ from rest_framework.response import Response
 from api import request_origin
 from api.authentication import SessionJWTAuthentication
 from api.fields import StrictCharField, password_field
+from api.schema import error_example, invalid_example, request_example, response_example
 from api.throttles import ChangeUserThrottle
-from api.views.password_reset import ResetResponseMixin
-from api.views.sessions import SESSION_ENDED, TokenPairSerializer
+from api.views.password_reset import (
+    A_NEW_PASSWORD,
+    MISMATCH,
+    TOO_COMMON,
+    TOO_SHORT,
+    ResetResponseMixin,
+    refused_new_password,
+)
+from api.views.sessions import A_REFRESH_TOKEN, AN_ACCESS_TOKEN, SESSION_ENDED, TokenPairSerializer
 from shared.accounts.passwords import (
     PasswordChangedMeanwhile,
     change_password,
@@ -28,6 +36,7 @@ from shared.accounts.passwords import (
 from shared.accounts.sessions import FAMILY_CLAIM, SessionError
 
 PASSWORD_CHANGED = _("Your password has been changed. Your other sessions have ended.")
+WRONG_OLD_PASSWORD = _("Your old password was entered incorrectly.")
 
 
 class PasswordChangeSerializer(serializers.Serializer):
@@ -41,12 +50,12 @@ class PasswordChangeSerializer(serializers.Serializer):
         user = self.context["request"].user
         if not user.check_password(attrs["old_password"]):
             raise serializers.ValidationError(
-                {"old_password": [_("Your old password was entered incorrectly.")]}
+                {"old_password": [WRONG_OLD_PASSWORD]}, code="wrong_password"
             )
         try:
             validate_new_password(attrs["new_password1"], attrs["new_password2"], user)
         except DjangoValidationError as exc:
-            raise serializers.ValidationError({"new_password2": list(exc.messages)}) from None
+            raise refused_new_password(exc) from None
         return attrs
 
 
@@ -65,9 +74,25 @@ class PasswordChangeView(ResetResponseMixin, GenericAPIView):
         description="Every other session ends at once; the caller's continues with the fresh "
         "pair in the response.",
         responses={200: PasswordChangedSerializer,
-                   400: OpenApiResponse(description="Wrong old password, or a refused new one."),
+                   400: OpenApiResponse(description="`old_password`: wrong; `new_password1`: "
+                                        "breaks a rule; `new_password2`: the two differ."),
                    401: OpenApiResponse(description="Missing, invalid or revoked access token."),
                    429: OpenApiResponse(description="Too many attempts for this user.")},
+        examples=[
+            request_example("A new password", {
+                "old_password": "an old long passphrase",
+                "new_password1": A_NEW_PASSWORD, "new_password2": A_NEW_PASSWORD}),
+            response_example(200, "Changed; the caller's fresh pair", {
+                "detail": PASSWORD_CHANGED, "access": AN_ACCESS_TOKEN,
+                "refresh": A_REFRESH_TOKEN}),
+            invalid_example("Wrong old password", {
+                "old_password": [(WRONG_OLD_PASSWORD, "wrong_password")]}),
+            invalid_example("Password refused", {"new_password1": [TOO_SHORT, TOO_COMMON]}),
+            invalid_example("Passwords differ", {"new_password2": [MISMATCH]}),
+            error_example(429, "Throttled",
+                          "Request was throttled. Expected available in 42 seconds.",
+                          "throttled"),
+        ],
     )  # fmt: skip
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
@@ -80,7 +105,7 @@ class PasswordChangeView(ResetResponseMixin, GenericAPIView):
                 keep_token_family=uuid.UUID(str(request.auth[FAMILY_CLAIM])),
             )
         except (PasswordChangedMeanwhile, SessionError, KeyError, ValueError):
-            raise AuthenticationFailed(SESSION_ENDED) from None
+            raise AuthenticationFailed(SESSION_ENDED, code="token_not_valid") from None
         return Response(
             {"detail": PASSWORD_CHANGED, "access": pair.access, "refresh": pair.refresh}
         )

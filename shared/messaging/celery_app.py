@@ -10,7 +10,6 @@ import os
 from urllib.parse import urlsplit
 
 from celery import Celery
-from django.conf import settings
 from kombu import Exchange, Queue
 
 from shared.infra.config import parse_redis_url
@@ -54,12 +53,9 @@ app.conf.update(
     # tracks tasks from the moment a worker receives them.
     task_send_sent_event=False,
     timezone="UTC",
+    # The outbox relay is not here: a task every 5 s would be 12 a minute in Flower and the
+    # workers' logs, burying the real ones. It runs as a process of its own (Procfile `relay`).
     beat_schedule={
-        "relay-outbox": {
-            "task": "maintenance.relay_outbox",
-            "schedule": settings.OUTBOX_RELAY_INTERVAL,
-            "options": {"queue": "security", "expires": 30},
-        },
         "purge-processed-events": {
             "task": "maintenance.purge_processed_events",
             "schedule": 6 * 3600.0,

@@ -3,8 +3,9 @@
 An event published inside a transaction is written here in that transaction
 (``shared.messaging.publisher``); one that Redis would not take is written here when it refused.
 ``relay_outbox`` sends what Redis never took; ``settle_outbox`` deletes what every handler has
-finished, and sends again, to the handlers that have not, what Redis seems to have lost. Beat
-runs both every OUTBOX_RELAY_INTERVAL seconds (``maintenance.relay_outbox``).
+finished, and sends again, to the handlers that have not, what Redis seems to have lost. The
+relay process (``manage.py relay_outbox --loop``, the Procfile's ``relay``) runs both every
+OUTBOX_RELAY_INTERVAL seconds.
 """
 
 from __future__ import annotations

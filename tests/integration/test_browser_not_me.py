@@ -14,8 +14,8 @@ from tests.integration.browser import requires_chromium, shot
 
 pytestmark = requires_chromium
 
-LOCKED_SUBJECT = "Your account is locked: choose a new password"
-WRONG_LOGIN = re.compile(r"^Please enter a correct username and password")
+LOCKED_SUBJECT = "Account security: Your account is locked: choose a new password"
+WRONG_LOGIN = re.compile(r"^Please enter a correct username or email and password")
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_the_owner_locks_out_an_intruder_who_changed_the_password(
 
     [(envelope, notice)] = mailbox.wait_for(1, timeout=20)
     assert envelope.rcpt_tos == ["olive@example.com"]
-    assert notice["Subject"] == "Your password was changed"
+    assert notice["Subject"] == "Account security: Your password was changed"
     [link] = re.findall(r"https?://\S+/accounts/not-me/\S+/", text_of(notice))
     assert link.startswith(base)
     token = token_of(link)
@@ -110,7 +110,10 @@ def test_the_owner_locks_out_an_intruder_who_changed_the_password(
     owner_page.wait_for_url(re.compile(r"/accounts/password-reset/$"))
 
     messages = mailbox.wait_for(2, timeout=20)
-    assert [m["Subject"] for _, m in messages] == ["Your password was changed", LOCKED_SUBJECT]
+    assert [m["Subject"] for _, m in messages] == [
+        "Account security: Your password was changed",
+        LOCKED_SUBJECT,
+    ]
     envelope, locked = messages[1]
     assert envelope.rcpt_tos == ["olive@example.com"]
     [reset_link] = re.findall(r"https?://\S+/accounts/reset/\S+/", text_of(locked))
@@ -139,7 +142,7 @@ def test_the_owner_locks_out_an_intruder_who_changed_the_password(
 
     # The reset's own notice follows; waiting for it keeps it out of the next test.
     messages = mailbox.wait_for(3, timeout=20)
-    assert messages[2][1]["Subject"] == "Your password was changed"
+    assert messages[2][1]["Subject"] == "Account security: Your password was changed"
 
 
 def test_an_address_change_is_confirmed_in_a_browser_and_undone_from_the_old_address(
@@ -164,7 +167,7 @@ def test_an_address_change_is_confirmed_in_a_browser_and_undone_from_the_old_add
 
     [(envelope, confirmation)] = mailbox.wait_for(1, timeout=20)
     assert envelope.rcpt_tos == ["nora@elsewhere.example.org"]
-    assert confirmation["Subject"] == "Confirm your new email address"
+    assert confirmation["Subject"] == "Account security: Confirm your new email address"
     [confirm_link] = re.findall(
         r"https?://\S+/accounts/email-change/confirm/\S+/", text_of(confirmation)
     )
@@ -184,7 +187,7 @@ def test_an_address_change_is_confirmed_in_a_browser_and_undone_from_the_old_add
     messages = mailbox.wait_for(2, timeout=20)
     envelope, notice = messages[1]
     assert envelope.rcpt_tos == ["nora@example.com"]
-    assert notice["Subject"] == "The email address of your account was changed"
+    assert notice["Subject"] == "Account security: The email address of your account was changed"
     [not_me_link] = re.findall(r"https?://\S+/accounts/not-me/\S+/", text_of(notice))
 
     # The browser that made the change is still signed in when the old address answers.
@@ -263,11 +266,12 @@ def test_a_lock_from_the_password_notice_does_not_mail_the_reset_link_to_the_int
     mailbox.wait_for(3, timeout=20)
     to_owner = {m["Subject"]: m for e, m in mailbox.messages if e.rcpt_tos == ["olive@example.com"]}
     assert set(to_owner) == {
-        "Your password was changed",
-        "The email address of your account was changed",
+        "Account security: Your password was changed",
+        "Account security: The email address of your account was changed",
     }
     [link] = re.findall(
-        r"https?://\S+/accounts/not-me/\S+/", text_of(to_owner["Your password was changed"])
+        r"https?://\S+/accounts/not-me/\S+/",
+        text_of(to_owner["Account security: Your password was changed"]),
     )
     owner_page.goto(link)
     owner_page.wait_for_url(re.compile(r"/accounts/not-me/[^/]+/confirm/$"))

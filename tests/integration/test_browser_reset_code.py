@@ -71,6 +71,6 @@ def test_forgotten_password_by_code_in_a_browser(browser_page, live_stack, live_
     # The "password changed" notice follows; waiting for it keeps it out of the next test.
     messages = mailbox.wait_for(2, timeout=20)
     assert [m["Subject"] for _, m in messages] == [
-        "Reset your password",
-        "Your password was changed",
+        "Account security: Reset your password",
+        "Account security: Your password was changed",
     ]

@@ -267,7 +267,7 @@ def test_redis_restarted_empty_loses_no_password_changed_notice(
     )  # fmt: skip
     assert (delivered, duplicated) == (10, 0)
     subjects = {message["Subject"] for _, message in sink.handler.messages}
-    assert subjects == {"Your password was changed"}
+    assert subjects == {"Account security: Your password was changed"}
 
 
 def test_an_append_only_redis_killed_and_restarted_keeps_every_reset_request(

@@ -46,7 +46,7 @@ def test_a_forced_reset_mails_each_user_and_reports_finished(team, mailbox, live
         "user0@example.com", "user1@example.com", "user2@example.com",
     ]  # fmt: skip
     assert {message["Subject"] for _, message in received} == {
-        "Choose a new password for your account"
+        "Account security: Choose a new password for your account"
     }
     progress = admin.get(progress_path).json()
     assert (progress["total"], progress["done"], progress["failed"]) == (3, 3, 0)

@@ -49,11 +49,11 @@ CONFIRM_LINK = re.compile(
 )
 RESET_LINK = re.compile(r"(https?://\S+/accounts/reset/([^/\s]+)/([^/\s]+)/)")
 
-PASSWORD_CHANGED = "Your password was changed"
-LOCKED = "Your account is locked: choose a new password"
-CONFIRM_ADDRESS = "Confirm your new email address"
-ADDRESS_CHANGED = "The email address of your account was changed"
-ADDRESS_IN_USE = "Someone tried to use this address"
+PASSWORD_CHANGED = "Account security: Your password was changed"
+LOCKED = "Account security: Your account is locked: choose a new password"
+CONFIRM_ADDRESS = "Account security: Confirm your new email address"
+ADDRESS_CHANGED = "Account security: The email address of your account was changed"
+ADDRESS_IN_USE = "Account security: Someone tried to use this address"
 LOCK_PAGE = "Lock your account?"
 LOCKED_PAGE = "Your account is locked"
 DEAD_LINK = "This link no longer works"

@@ -61,7 +61,10 @@ def notice_arrives(mailbox, count: int, worker) -> bool:
     if not worker.wait_until_idle():
         return False
     messages = mailbox.messages
-    return len(messages) == count and messages[-1][1]["Subject"] == "Your password was changed"
+    return (
+        len(messages) == count
+        and messages[-1][1]["Subject"] == "Account security: Your password was changed"
+    )
 
 
 def only_message(mailbox, worker):
@@ -88,7 +91,7 @@ def test_the_mailed_code_sets_the_password_then_neither_code_nor_link_works_agai
     assert post(client, RESET_URL, {"email": "frank@example.com"}).status_code == 202
     envelope, message = only_message(mailbox, live_stack)
     assert envelope.rcpt_tos == ["frank@example.com"]
-    assert message["Subject"] == "Reset your password"
+    assert message["Subject"] == "Account security: Reset your password"
     code = code_of(message)
     link, link_uid, link_token = service_link(message)
     assert link.startswith(public_base_url + "/accounts/reset/")

@@ -50,7 +50,7 @@ def test_a_change_on_one_device_ends_the_others_at_once_then_the_worker_cleans_u
     assert live_stack.wait_until_idle()  # one notice: a second would be in by now
     [(envelope, notice)] = mailbox.messages
     assert envelope.rcpt_tos == ["alice@example.com"]
-    assert notice["Subject"] == "Your password was changed"
+    assert notice["Subject"] == "Account security: Your password was changed"
     assert "Firefox 121 on Linux" in notice.get_body(preferencelist=("plain",)).get_content()
 
     a_family = a.sessions().json()[0]["id"]
@@ -83,7 +83,7 @@ def test_a_completed_reset_ends_every_device_and_the_worker_removes_them_all(
     assert live_stack.wait_until_idle()  # one notice: a second would be in by now
     [(envelope, notice)] = mailbox.messages
     assert envelope.rcpt_tos == ["alice@example.com"]
-    assert notice["Subject"] == "Your password was changed"
+    assert notice["Subject"] == "Account security: Your password was changed"
     # Every notice says "reset your password now"; this sentence is the reset's own.
     text = notice.get_body(preferencelist=("plain",)).get_content()
     assert "The password of your account was just reset with a link sent to this address." in text

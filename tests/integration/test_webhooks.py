@@ -115,7 +115,7 @@ def test_a_receiver_that_never_answers_delays_neither_the_email_nor_the_revocati
     change_password(Device())
 
     [(envelope, notice)] = mailbox.wait_for(1, timeout=5)
-    assert notice["Subject"] == "Your password was changed"
+    assert notice["Subject"] == "Account security: Your password was changed"
     assert other.sessions().status_code == 401
     assert eventually(
         lambda: not RefreshToken.objects.filter(family=other_family).exists(), timeout=5

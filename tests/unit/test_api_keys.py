@@ -150,7 +150,10 @@ def test_without_a_valid_key_every_admin_path_and_method_gets_the_same_answer():
     ]
     reference = call("get", "/api/admin/users/")
     assert reference.status_code == 401
-    assert reference.json() == {"detail": "A valid API key is required."}
+    assert reference.json() == {
+        "detail": "A valid API key is required.",
+        "code": "not_authenticated",
+    }
 
     answers = set()
     for label, headers in credentials.items():

@@ -148,15 +148,6 @@ print(json.dumps([mode, second_writer]))
 CELERY_APP = "__import__('shared.messaging.celery_app', fromlist='_').app"
 
 
-def test_beat_relays_the_outbox_as_often_as_outbox_relay_interval_says():
-    expression = CELERY_APP + ".conf.beat_schedule['relay-outbox']"
-    every = [
-        json.loads(result.stdout)["schedule"]
-        for result in (_settings(expression), _settings(expression, OUTBOX_RELAY_INTERVAL="2.5"))
-    ]
-    assert every == [5.0, 2.5]
-
-
 def _celery_task_log_level(**env) -> str:
     result = _settings(
         "logging.getLevelName(logging.getLogger('celery.app.trace').getEffectiveLevel())", **env

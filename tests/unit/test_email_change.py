@@ -18,6 +18,7 @@ from shared.models import ChangeLink
 from tests.api_client import Device
 from tests.conftest import queued_messages, set_rates
 from tests.factories import NEW_PASSWORD, PASSWORD, issue_link
+from tests.unit.error_bodies import field_errors
 from tests.unit.test_not_me import NOT_ME, RESET, csrf_post, open_link, run_queue
 from workers.celery import app
 
@@ -41,7 +42,7 @@ def ask(device: Device, new_email: str, password: str = PASSWORD):
 
 def confirmation_link(to: str) -> dict[str, str]:
     [message] = [m for m in mail.outbox if m.to == [to]]
-    assert message.subject == "Confirm your new email address"
+    assert message.subject == "Account security: Confirm your new email address"
     uid, token = CONFIRM.search(message.body).groups()
     return {"uid": uid, "token": token}
 
@@ -76,7 +77,7 @@ def test_a_confirmed_change_moves_the_account_and_tells_the_old_address(
     assert run_queue(fake_redis, "email") == ["handlers.send_email_changed_notice"]
     [notice] = mail.outbox
     assert notice.to == ["alice@example.com"]
-    assert notice.subject == "The email address of your account was changed"
+    assert notice.subject == "Account security: The email address of your account was changed"
     assert "alice@new.example" in notice.body
     assert NOT_ME.search(notice.body)
     assert "The account gets this address back." in notice.body
@@ -89,13 +90,13 @@ def test_the_new_address_is_confirmed_once(alice, signed_in, fake_redis):
     assert Device().post("email/change/confirm/", link).status_code == 200
     again = Device().post("email/change/confirm/", link)
     assert again.status_code == 400
-    assert list(again.json()) == ["token"]
+    assert list(field_errors(again)) == ["token"]
 
 
 def test_the_current_password_is_required(alice, signed_in, fake_redis):
     response = ask(signed_in, "alice@new.example", password="not my password")
     assert response.status_code == 400
-    assert list(response.json()) == ["password"]
+    assert list(field_errors(response)) == ["password"]
     assert queued_messages(fake_redis, "email") == []
 
 
@@ -103,7 +104,7 @@ def test_the_current_password_is_required(alice, signed_in, fake_redis):
 def test_the_same_or_a_malformed_address_is_a_400(alice, signed_in, fake_redis, new_email):
     response = ask(signed_in, new_email)
     assert response.status_code == 400
-    assert list(response.json()) == ["new_email"]
+    assert list(field_errors(response)) == ["new_email"]
     assert queued_messages(fake_redis, "email") == []
 
 
@@ -129,7 +130,7 @@ def test_an_address_in_use_answers_the_same_and_is_told_instead(alice, signed_in
     run_queue(fake_redis, "email")
 
     [tried] = [m for m in mail.outbox if m.to == ["Bob@Example.com"]]
-    assert tried.subject == "Someone tried to use this address"
+    assert tried.subject == "Account security: Someone tried to use this address"
     assert "/accounts/" not in tried.body  # no confirmation link, nothing to click
     assert not ChangeLink.objects.filter(new_email__iexact="bob@example.com").exists()
     assert address_of(alice) == "alice@example.com"
@@ -156,7 +157,7 @@ def test_reset_links_and_codes_sent_before_the_change_die(alice, signed_in, fake
     body = {**old_link, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     response = Device().post("password/reset/confirm/", body)
     assert response.status_code == 400
-    assert list(response.json()) == ["token"]
+    assert list(field_errors(response)) == ["token"]
 
 
 def test_a_password_change_before_the_confirmation_kills_it(alice, signed_in, fake_redis):

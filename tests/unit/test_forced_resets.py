@@ -22,6 +22,7 @@ from shared.operators.forced_resets import make_passwords_unusable
 from tests.api_client import Device
 from tests.conftest import queued_messages
 from tests.factories import NEW_PASSWORD, PASSWORD, make_user
+from tests.unit.error_bodies import field_errors
 from workers import admin_resets, forced_resets
 from workers.handlers.password_changed import send_password_changed_notice
 
@@ -99,7 +100,7 @@ def test_an_admin_reset_by_email_queues_the_reset_email_for_the_workers(admin, a
     run_queued_tasks(fake_redis)
     [email] = mail.outbox
     assert email.to == ["alice@example.com"]
-    assert email.subject == "Reset your password"
+    assert email.subject == "Account security: Reset your password"
     assert confirm(email.body).status_code == 200
 
 
@@ -152,7 +153,7 @@ def test_an_admin_reset_of_an_unknown_user_is_a_404(admin, alice, fake_redis):
     response = admin.post("users/987654/password-reset/", {})
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "No such user."}
+    assert response.json() == {"detail": "No such user.", "code": "not_found"}
     assert queued_messages(fake_redis, "email") == []
 
 
@@ -172,7 +173,7 @@ def test_an_unknown_delivery_is_a_400(admin, alice, deliver, fake_redis):
     response = admin.post(f"users/{alice.pk}/password-reset/", {"deliver": deliver})
 
     assert response.status_code == 400
-    assert list(response.json()) == ["deliver"]
+    assert list(field_errors(response)) == ["deliver"]
     # Nothing was started: no email queued, and the link issued before still works.
     assert queued_messages(fake_redis, "email") == []
     assert confirm(link).status_code == 200
@@ -197,7 +198,9 @@ def test_a_forced_reset_ends_every_token_and_session_at_once_and_mails_each_user
     assert Device().login(PASSWORD, email=ann.email).status_code == 401
     assert kept_device.sessions().status_code == 200
     assert sorted(m.to[0] for m in mail.outbox) == [ann.email, bob.email]
-    assert {m.subject for m in mail.outbox} == {"Choose a new password for your account"}
+    assert {m.subject for m in mail.outbox} == {
+        "Account security: Choose a new password for your account"
+    }
     progress = admin.get(f"forced-resets/{response.json()['id']}/").json()
     assert progress == {"id": response.json()["id"], "state": "finished", "total": 2,
                         "done": 2, "failed": 0}  # fmt: skip
@@ -356,9 +359,15 @@ def test_unknown_user_ids_are_a_400_naming_them(admin, alice):
 
 def test_an_unknown_forced_reset_is_a_404(admin):
     unknown = admin.get("forced-resets/6b0f8c1e-6a5e-4a0c-8f6e-2f5a3c9d1b7e/")
-    assert (unknown.status_code, unknown.json()) == (404, {"detail": "No such forced reset."})
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"detail": "No such forced reset.", "code": "not_found"},
+    )
     malformed = admin.get("forced-resets/not-a-uuid/")  # matches no route
-    assert (malformed.status_code, malformed.json()) == (404, {"detail": "Not found."})
+    assert (malformed.status_code, malformed.json()) == (
+        404,
+        {"detail": "Not found.", "code": "not_found"},
+    )
 
 
 def test_a_user_the_mail_server_refuses_counts_as_failed_and_the_reset_still_finishes(
@@ -422,6 +431,8 @@ def test_an_admin_reset_by_email_while_redis_is_down_is_a_503(admin, alice, fake
     fake_redis.server.connected = True
     assert response.status_code == 503
     assert response.json() == {
-        "detail": "The work queue cannot be reached. Nothing was started; try again."
+        "detail": "The work queue cannot be reached. Nothing was started; try again.",
+        "code": "queue_unavailable",
     }
+    assert int(response["Retry-After"]) > 0
     assert queued_messages(fake_redis, "email") == []

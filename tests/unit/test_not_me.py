@@ -57,7 +57,7 @@ def intruder_changes_password(fake_redis) -> Device:
 def not_me_path() -> tuple[str, str, str]:
     """The path, uid and token of the "this wasn't me" link in the one notice sent."""
     [notice] = mail.outbox
-    assert notice.subject == "Your password was changed"
+    assert notice.subject == "Account security: Your password was changed"
     match = NOT_ME.search(notice.body)
     assert match, notice.body
     assert match.group(0) in notice.alternatives[0][0]
@@ -124,7 +124,7 @@ def test_confirming_locks_the_account_at_once_and_mails_a_fresh_reset_link(alice
     assert run_queue(fake_redis, "email") == ["handlers.send_account_locked_reset_link"]
     [reset_mail] = mail.outbox
     assert reset_mail.to == ["alice@example.com"]
-    assert reset_mail.subject == "Your account is locked: choose a new password"
+    assert reset_mail.subject == "Account security: Your account is locked: choose a new password"
     uid, token = RESET.search(reset_mail.body).groups()
     confirmed = Device().post(
         "password/reset/confirm/",

@@ -217,7 +217,7 @@ def test_the_notice_tells_when_from_where_and_how_to_react(settings):
     send_password_changed_notice(event, payload)
     [message] = mail.outbox
     assert message.to == ["Alice@example.org"]
-    assert message.subject == "Your password was changed"
+    assert message.subject == "Account security: Your password was changed"
     when = payload.changed_at.strftime("%Y-%m-%d %H:%M")
     not_me = re.search(r"https://accounts\.example\.org/accounts/not-me/\S+/", message.body)
     assert not_me, message.body

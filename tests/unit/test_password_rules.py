@@ -142,7 +142,7 @@ def test_a_breached_password_is_refused_and_the_link_is_not_spent(
     link = issue_link(user)
     refused = confirm(client, link, BREACHED)
     assert refused.status_code == 400
-    assert refused.json()["new_password2"] == [BREACHED_MESSAGE]
+    assert refused.json()["new_password1"] == [BREACHED_MESSAGE]
     assert confirm(client, link, NEW_PASSWORD).status_code == 200
     assert can_log_in(user, NEW_PASSWORD)
     assert len(range_api.requests) == 2
@@ -161,13 +161,13 @@ def test_a_breached_password_is_refused_on_password_change(alice, range_api):
     assert device.login(PASSWORD, username="alice").status_code == 200
     refused = device.change_password(PASSWORD, BREACHED)
     assert refused.status_code == 400
-    assert refused.json()["new_password2"] == [BREACHED_MESSAGE]
+    assert refused.json()["new_password1"] == [BREACHED_MESSAGE]
     assert can_log_in(alice, PASSWORD)
 
 
 def test_the_breach_message_is_translated(client, range_api):
     response = confirm(client, issue_link(make_user()), BREACHED, HTTP_ACCEPT_LANGUAGE="fr")
-    assert response.json()["new_password2"] == [
+    assert response.json()["new_password1"] == [
         "Ce mot de passe figure dans une fuite de données. Choisissez-en un autre."
     ]
 
@@ -223,7 +223,7 @@ def test_a_breach_service_error_skips_the_check_and_says_so(client, range_api, c
 def test_a_common_password_is_still_refused_once_when_the_breach_service_is_down(client, settings):
     settings.PWNED_PASSWORDS_URL = f"http://127.0.0.1:{closed_port()}/range/"
     refused = confirm(client, issue_link(make_user()), "cookiemonster")
-    assert refused.json()["new_password2"] == ["This password is too common."]
+    assert refused.json()["new_password1"] == ["This password is too common."]
 
 
 def test_off_sends_nothing_to_the_breach_service(client, settings, range_api):
@@ -287,12 +287,12 @@ def test_a_sequential_password_is_refused_with_the_reason_and_the_link_is_not_sp
     link = issue_link(user)
     refused = confirm(client, link, "123456789012")
     assert refused.status_code == 400
-    assert refused.json()["new_password2"] == [
+    assert refused.json()["new_password1"] == [
         "This password is mostly sequences or repeated characters (like “12345”, “qwerty” or "
         "“aaaa”). Choose one that is harder to guess."
     ]
     german = confirm(client, link, "abcabcabcabc", HTTP_ACCEPT_LANGUAGE="de")
-    assert german.json()["new_password2"] == [
+    assert german.json()["new_password1"] == [
         "Dieses Passwort wiederholt nur ein kurzes Muster (wie „abcabcabc“). Wählen Sie eines, "
         "das schwerer zu erraten ist."
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core import mail
@@ -37,7 +38,7 @@ def test_mail_goes_to_the_address_stored_on_the_account_not_the_one_typed(settin
     html, mimetype = message.alternatives[0]
     assert mimetype == "text/html"
     assert "https://accounts.example.org/accounts/reset/" in html
-    assert message.subject == "Reset your password"
+    assert message.subject == "Account security: Reset your password"
 
 
 @pytest.mark.parametrize(
@@ -97,7 +98,8 @@ def test_frontend_reset_url_template_is_used_when_configured(settings, mike):
 def test_email_is_written_in_the_language_of_the_request(mike, language, subject, phrase):
     handle("mike@example.org", language=language)
     [message] = mail.outbox
-    assert message.subject == subject
+    assert message.subject.startswith(settings.SITE_NAME)
+    assert message.subject.endswith(subject)
     assert phrase in message.body
     assert "/accounts/reset/" in message.body
     assert "60" in message.body  # the link's lifetime

@@ -134,7 +134,10 @@ def test_a_repeated_email_key_in_json_is_a_400(client, fake_redis):
         content_type="application/json",
     )  # fmt: skip
     assert response.status_code == 400
-    assert response.json() == {"detail": "The field 'email' is given more than once."}
+    assert response.json() == {
+        "detail": "The field 'email' is given more than once.",
+        "code": "parse_error",
+    }
     assert queued_messages(fake_redis, "email") == []
 
 

@@ -15,10 +15,14 @@ from shared.models import RefreshToken
 from tests.api_client import Device
 from tests.conftest import set_rates
 from tests.factories import PASSWORD, make_user
+from tests.unit.error_bodies import field_errors
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
 
-BAD_CREDENTIALS = {"detail": "Unable to log in with the provided credentials."}
+BAD_CREDENTIALS = {
+    "detail": "Unable to log in with the provided credentials.",
+    "code": "invalid_credentials",
+}
 
 
 def when(text: str) -> datetime:
@@ -56,8 +60,7 @@ def test_bad_credentials_get_one_generic_401(alice, who):
 )  # fmt: skip
 def test_login_needs_exactly_one_of_email_and_username(alice, who):
     response = Device().post("login/", {**who, "password": PASSWORD})
-    assert response.status_code == 400
-    assert response.json() == {"non_field_errors": ["Give either an email or a username."]}
+    assert field_errors(response) == {"non_field_errors": ["Give either an email or a username."]}
     assert not RefreshToken.objects.exists()  # no session begun
 
 
@@ -151,7 +154,10 @@ def test_logout_takes_only_the_sessions_current_refresh_token(alice):
     device.refresh_tokens()
     response = device.post("logout/", {"refresh": old})
     assert response.status_code == 401
-    assert response.json() == {"detail": "This session has ended. Log in again."}
+    assert response.json() == {
+        "detail": "This session has ended. Log in again.",
+        "code": "token_not_valid",
+    }
     assert device.refresh_tokens().status_code == 200
 
 

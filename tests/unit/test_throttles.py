@@ -212,7 +212,10 @@ def test_retry_after_counts_from_the_oldest_hit_in_the_window(client, settings, 
     refused = request_reset(client, "b@example.com")
     assert refused.status_code == 429
     assert refused["Retry-After"] == "30"
-    assert refused.json() == {"detail": "Request was throttled. Expected available in 30 seconds."}
+    assert refused.json() == {
+        "detail": "Request was throttled. Expected available in 30 seconds.",
+        "code": "throttled",
+    }
 
 
 def test_a_limit_holds_until_the_last_moment_of_its_window(client, settings, fake_redis, clock):

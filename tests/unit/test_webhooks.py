@@ -23,6 +23,7 @@ from shared.messaging.events import AccountLockedV1, PasswordChangedV1, make_eve
 from shared.models import DeadLetter, ProcessedEvent, WebhookSubscription
 from shared.operators.api_keys import create_api_key
 from tests.conftest import queued_messages
+from tests.unit.error_bodies import field_errors
 from workers.handlers import webhooks as webhook_handlers
 
 pytestmark = pytest.mark.django_db
@@ -178,8 +179,7 @@ def test_urls_that_are_not_https_urls_of_a_resolvable_host_are_refused(
 ):
     response = subscribe_by_api(key, url=url)
 
-    assert response.status_code == 400
-    assert list(response.json()) == ["url"]
+    assert list(field_errors(response)) == ["url"]
     assert not WebhookSubscription.objects.exists()  # nothing will ever be sent there
 
 

@@ -20,7 +20,7 @@ from shared.messaging.events import (
     Event,
 )
 from shared.models import ChangeLink
-from workers.emails import send_templated_email
+from workers.emails import account_name, send_templated_email
 from workers.handler_tasks import handles
 from workers.handlers.password_changed import display_ip, not_me_context
 from workers.user_agents import describe_user_agent
@@ -43,7 +43,9 @@ def send_email_change_confirmation(event: Event, payload: EmailChangeRequestedV1
         if email_in_use(payload.new_email, besides=user):
             send_templated_email(
                 "email_change_in_use", to=payload.new_email,
-                context={"site_url": settings.PUBLIC_BASE_URL},
+                # The account this mail is about is the one that has this address: named by
+                # it, never by the requester's name.
+                context={"site_url": settings.PUBLIC_BASE_URL, "account": payload.new_email},
             )  # fmt: skip
             log.info("email change %s of user %s: the address is in use, notice sent",
                      event.id, user.pk)  # fmt: skip
@@ -61,6 +63,8 @@ def send_email_change_confirmation(event: Event, payload: EmailChangeRequestedV1
         send_templated_email(
             "email_change_confirm", to=payload.new_email,
             context={
+                # Its username only: a mistyped new address learns nothing of the old one.
+                "account": account_name(user, with_address=False),
                 "confirm_url": confirm_url,
                 "lifetime_hours": max(1, settings.EMAIL_CHANGE_TIMEOUT // 3600),
                 "site_url": settings.PUBLIC_BASE_URL,
