@@ -11,6 +11,7 @@ import ipaddress
 import re
 from pathlib import Path
 
+from csp.decorators import csp_update
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
@@ -74,6 +75,7 @@ LINKS_IN_NEW_TABS = '<base target="_blank">'
 
 
 @_debug_only
+@csp_update({"frame-src": ["'self'"]})  # the HTML part's frame; that part sets its own policy
 def message(request, name: str):
     """A message: its headers, its HTML part (``?part=html`` serves that part alone, for the
     page's frame) and its text part."""
@@ -87,7 +89,7 @@ def message(request, name: str):
             raise Http404("this message has no HTML part")
         return _html_part(html.get_content())
     text = msg.get_body(preferencelist=("plain",))
-    response = render(
+    return render(
         request,
         "dev/message.html",
         {
@@ -98,8 +100,6 @@ def message(request, name: str):
             "headers": [(k, v) for k, v in msg.items() if k in SHOWN_HEADERS],
         },
     )
-    response._csp_update = {"frame-src": ["'self'"]}  # the HTML part's frame (django-csp)
-    return response
 
 
 def _html_part(content: str) -> HttpResponse:
