@@ -8,7 +8,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, SetPasswordForm
 from django.utils.text import capfirst
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from api import request_origin
@@ -146,7 +146,8 @@ def password_rules_help() -> str:
             rules.append(gettext("not a common password"))
     if not rules:
         return password_validation.password_validators_help_text_html()
-    return "; ".join([capfirst(rules[0]), *rules[1:]])
+    # The separator is translated too: French sets a space before its semicolon.
+    return pgettext("between password rules", "; ").join([capfirst(rules[0]), *rules[1:]])
 
 
 class NewPasswordFormMixin:
