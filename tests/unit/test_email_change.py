@@ -5,21 +5,37 @@ links and codes sent before die. Handlers run here from the task messages the AP
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from shared.accounts import change_links
+from shared.accounts.email_change import confirm_email_change
 from shared.models import ChangeLink
+from shared.operators.user_admin import update_user
 from tests.api_client import Device
 from tests.conftest import queued_messages, set_rates
 from tests.factories import NEW_PASSWORD, PASSWORD, issue_link
 from tests.unit.error_bodies import field_errors
-from tests.unit.test_not_me import NOT_ME, RESET, csrf_post, open_link, run_queue
+from tests.unit.test_not_me import (
+    INTRUDERS_PASSWORD,
+    NOT_ME,
+    RESET,
+    csrf_post,
+    events_queued,
+    intruder_changes_password,
+    lines_logged_by_the_lock,
+    not_me_path,
+    open_link,
+    run_queue,
+)
 from workers.celery import app
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fake_redis")]
@@ -346,3 +362,228 @@ def test_the_page_needs_a_signed_in_browser_and_the_password(alice, fake_redis):
     [(message)] = queued_messages(fake_redis, "email")
     assert message["args"]["type"] == "email.change_requested"
     assert address_of(alice) == "alice@example.com"
+
+
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+
+
+def handle(message) -> None:
+    """Run one task message's handler, as a worker that took it would."""
+    app.tasks[message["headers"]["task"]].apply(args=[message["args"]])
+
+
+def checked(link: dict[str, str]) -> ChangeLink:
+    """The link as a confirm finds it, before it sets anything."""
+    return change_links.find(ChangeLink.Purpose.CONFIRM_EMAIL, link["uid"], link["token"])
+
+
+def test_the_request_says_who_asked_from_where_and_in_which_language(alice, fake_redis):
+    device = Device(FIREFOX, ip="203.0.113.9")
+    device.client.defaults["HTTP_ACCEPT_LANGUAGE"] = "fr"
+    assert device.login(PASSWORD, username="alice").status_code == 200
+    assert ask(device, "alice@new.example").status_code == 202
+
+    [(event_type, payload)] = events_queued(fake_redis, "email")
+    assert event_type == "email.change_requested"
+    assert (payload["ip"], payload["user_agent"], payload["language"]) == (
+        "203.0.113.9", FIREFOX, "fr"
+    )  # fmt: skip
+    run_queue(fake_redis, "email")
+    [confirmation] = mail.outbox
+    assert "Confirmer votre nouvelle adresse e-mail" in confirmation.subject
+
+
+def test_the_notice_names_the_address_browser_and_language_that_confirmed(
+    alice, signed_in, fake_redis
+):
+    ask(signed_in, "alice@new.example")
+    run_queue(fake_redis, "email")
+    link = confirmation_link("alice@new.example")
+    confirmer = Device(FIREFOX, ip="203.0.113.9")
+    confirmer.client.defaults["HTTP_ACCEPT_LANGUAGE"] = "fr"
+    assert confirmer.post("email/change/confirm/", link).status_code == 200
+
+    mail.outbox.clear()
+    run_queue(fake_redis, "email")
+    [notice] = mail.outbox
+    assert notice.to == ["alice@example.com"]
+    assert "L’adresse e-mail de votre compte a été modifiée" in notice.subject
+    assert "203.0.113.9" in notice.body
+    assert "Firefox 120" in notice.body
+
+
+def test_the_new_addresss_daily_cap_counts_every_accounts_requests(
+    alice, signed_in, fake_redis, settings
+):
+    set_rates(settings, reset_email=None, reset_email_daily="1/day", change_user=None)
+    get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
+    bobs = Device("bob's laptop")
+    assert bobs.login(PASSWORD, username="bob").status_code == 200
+
+    assert ask(signed_in, "victim@example.net").status_code == 202
+    assert ask(bobs, "victim@example.net").status_code == 202
+    run_queue(fake_redis, "email")
+
+    assert [m.to for m in mail.outbox] == [["victim@example.net"]]
+    # The victim's own reset request is counted apart.
+    get_user_model().objects.create_user("victor", "victim@example.net", PASSWORD)
+    assert Device().post("password/reset/", {"email": "victim@example.net"}).status_code == 202
+    assert [event_type for event_type, _ in events_queued(fake_redis, "email")] == [
+        "password.reset_requested"
+    ]
+
+
+def test_one_accounts_change_neither_supersedes_nor_kills_anothers(alice, signed_in, fake_redis):
+    get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
+    bobs = Device("bob's laptop")
+    assert bobs.login(PASSWORD, username="bob").status_code == 200
+    ask(signed_in, "alice@new.example")
+    ask(bobs, "bob@new.example")
+    run_queue(fake_redis, "email")
+    alices, bobs_link = confirmation_link("alice@new.example"), confirmation_link("bob@new.example")
+
+    assert Device().post("email/change/confirm/", alices).status_code == 200
+    assert Device().post("email/change/confirm/", bobs_link).status_code == 200
+    assert address_of(alice) == "alice@new.example"
+    assert get_user_model().objects.get(username="bob").email == "bob@new.example"
+
+
+def test_an_address_change_by_an_administrator_before_the_confirmation_kills_it(
+    alice, signed_in, fake_redis
+):
+    ask(signed_in, "alice@new.example")
+    run_queue(fake_redis, "email")
+    link = confirmation_link("alice@new.example")
+    update_user(alice, email="alice@work.example")
+
+    assert Device().post("email/change/confirm/", link).status_code == 400
+    assert address_of(alice) == "alice@work.example"
+
+
+def test_an_account_without_an_address_can_confirm_one(fake_redis):
+    dora = get_user_model().objects.create_user("dora", "", PASSWORD)
+    device = Device()
+    assert device.login(PASSWORD, username="dora").status_code == 200
+    assert ask(device, "dora@example.com").status_code == 202
+    run_queue(fake_redis, "email")
+
+    assert (
+        Device().post("email/change/confirm/", confirmation_link("dora@example.com")).status_code
+        == 200
+    )
+    assert address_of(dora) == "dora@example.com"
+
+
+def test_a_change_moves_its_own_account_only(alice, signed_in, fake_redis):
+    """Accounts copied in from elsewhere can share an address and even a password hash."""
+    twin = get_user_model().objects.create_user("twin", "alice@example.com", PASSWORD)
+    alices_hash = get_user_model().objects.get(pk=alice.pk).password
+    get_user_model().objects.filter(pk=twin.pk).update(password=alices_hash)
+    ask(signed_in, "alice@new.example")
+    run_queue(fake_redis, "email")
+
+    assert (
+        Device().post("email/change/confirm/", confirmation_link("alice@new.example")).status_code
+        == 200
+    )
+    assert (address_of(alice), address_of(twin)) == ("alice@new.example", "alice@example.com")
+
+
+def test_a_password_changed_while_a_confirm_runs_refuses_it(alice, signed_in, fake_redis):
+    """The confirm checked the link, then the password changed before it set the address: the
+    setting compares the password it read, so the change made meanwhile wins."""
+    ask(signed_in, "alice@new.example")
+    run_queue(fake_redis, "email")
+    link = checked(confirmation_link("alice@new.example"))
+    get_user_model().objects.filter(pk=alice.pk).update(password=make_password(NEW_PASSWORD))
+
+    with pytest.raises(change_links.DeadLink):
+        confirm_email_change(link, ip=None, user_agent="")
+
+    assert address_of(alice) == "alice@example.com"
+
+
+def test_an_address_changed_while_a_confirm_runs_refuses_it(alice, signed_in, fake_redis):
+    ask(signed_in, "alice@new.example")
+    run_queue(fake_redis, "email")
+    link = checked(confirmation_link("alice@new.example"))
+    get_user_model().objects.filter(pk=alice.pk).update(email="alice@work.example")
+
+    with pytest.raises(change_links.DeadLink):
+        confirm_email_change(link, ip=None, user_agent="")
+
+    assert address_of(alice) == "alice@work.example"
+
+
+def test_a_confirmed_change_kills_a_confirmation_two_workers_issued_at_once(
+    alice, signed_in, fake_redis
+):
+    """Two workers handling two requests at the same moment can both issue a link, neither
+    seeing the other's yet. Once one address is confirmed the other link is dead for good,
+    even if the account gets its old address back (an administrator undoing the change)."""
+    ask(signed_in, "first@example.com")
+    ask(signed_in, "second@example.com")
+    second, first = queued_messages(fake_redis, "email")  # newest first
+    fake_redis.delete("email")
+    handle(first)
+    [first_row] = ChangeLink.objects.filter(new_email="first@example.com").values()
+    handle(second)  # supersedes the first link...
+    ChangeLink.objects.create(**first_row)  # ...which the other worker writes only now
+    assert (
+        Device().post("email/change/confirm/", confirmation_link("second@example.com")).status_code
+        == 200
+    )
+
+    update_user(alice, email="alice@example.com")
+
+    assert (
+        Device().post("email/change/confirm/", confirmation_link("first@example.com")).status_code
+        == 400
+    )
+    assert address_of(alice) == "alice@example.com"
+
+
+def test_the_owners_link_from_a_password_change_outlives_the_intruders_address_change(
+    alice, fake_redis
+):
+    """The intruder changes the password, then moves the address: confirming the move does not
+    kill the link in the first notice, which locks the account and gives the address back."""
+    intruder = intruder_changes_password(fake_redis)
+    first_notice_link, _, _ = not_me_path()
+    ask(intruder, "intruder@evil.example", password=INTRUDERS_PASSWORD)
+    run_queue(fake_redis, "email")
+    moved = Device().post("email/change/confirm/", confirmation_link("intruder@evil.example"))
+    assert moved.status_code == 200
+    fake_redis.delete("security", "email", "webhooks")
+
+    owner = Client(enforce_csrf_checks=True)
+    done = csrf_post(owner, open_link(owner, first_notice_link)[0])
+
+    assert b"Your account is locked" in done.content
+    assert address_of(alice) == "alice@example.com"
+    [(event_type, payload)] = events_queued(fake_redis, "security")
+    assert (event_type, payload["email"]) == ("account.locked", "alice@example.com")
+
+
+def test_a_lock_cannot_give_back_an_address_another_account_took_and_says_so(
+    alice, signed_in, fake_redis
+):
+    ask(signed_in, "intruder@evil.example")
+    run_queue(fake_redis, "email")
+    Device().post("email/change/confirm/", confirmation_link("intruder@evil.example"))
+    mail.outbox.clear()
+    run_queue(fake_redis, "email")
+    [notice] = mail.outbox
+    carol = get_user_model().objects.create_user("carol", "alice@example.com", PASSWORD)
+
+    owner = Client(enforce_csrf_checks=True)
+    page_path, _ = open_link(owner, NOT_ME.search(notice.body).group(1))
+    with lines_logged_by_the_lock() as lines:
+        done = csrf_post(owner, page_path)
+
+    assert b"Your account is locked" in done.content
+    assert (address_of(alice), address_of(carol)) == ("intruder@evil.example", "alice@example.com")
+    assert (
+        logging.WARNING, f"lock of user {alice.pk}: the old address is another account's now"
+    ) in lines  # fmt: skip
+    assert [levelno for levelno, _ in lines] == [logging.WARNING, logging.INFO]

@@ -4,8 +4,13 @@ this process, from the task messages the API queued (the worker's own code, as i
 
 from __future__ import annotations
 
+import logging
 import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -13,7 +18,10 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from shared.accounts import change_links
+from shared.accounts.not_me import lock_account
 from shared.models import ChangeLink
+from shared.operators.user_admin import update_user
 from tests.api_client import Device
 from tests.conftest import queued_messages
 from tests.factories import NEW_PASSWORD, PASSWORD, issue_link
@@ -268,3 +276,108 @@ def test_the_earliest_disowned_change_wins(alice, fake_redis):
     assert (event_type, payload["reason"], payload["email"]) == (
         "account.locked", "not_me", "alice@example.com"
     )  # fmt: skip
+
+
+@contextmanager
+def lines_logged_by_the_lock() -> Iterator[list[tuple[int, str]]]:
+    """The level and text of each line ``shared.accounts.not_me`` logs meanwhile. Its own
+    handler, not caplog's: running a queue's handlers sets Django up again, and with it the
+    logging configuration, which drops caplog's handler from the root logger."""
+    lines: list[tuple[int, str]] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append((record.levelno, record.getMessage()))
+    logger = logging.getLogger("shared.accounts.not_me")
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_a_lock_is_logged_with_the_accounts_id(alice, fake_redis):
+    intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+    with lines_logged_by_the_lock() as lines:
+        assert b"Your account is locked" in lock_with(path).content
+    assert lines == [(logging.INFO, f"user {alice.pk} locked their account (this wasn't me)")]
+
+
+def test_of_two_locks_that_both_checked_the_link_the_second_is_refused(alice, fake_redis):
+    """Two tabs confirm at the same moment: both found the link live before either spent it.
+    Spending it decides: one lock, one ``account.locked``, one fresh reset link."""
+    intruder_changes_password(fake_redis)
+    _, uid, token = not_me_path()
+    first = change_links.find(ChangeLink.Purpose.NOT_ME, uid, token)
+    second = change_links.find(ChangeLink.Purpose.NOT_ME, uid, token)
+
+    lock_account(first)
+    with pytest.raises(change_links.DeadLink):
+        lock_account(second)
+
+    assert [event_type for event_type, _ in events_queued(fake_redis, "security")] == [
+        "account.locked"
+    ]
+
+
+def test_a_lock_leaves_an_address_it_has_nothing_to_give_back_for(alice, fake_redis):
+    """After a password change the address is still the account's own, even when an account
+    copied in from elsewhere shares it: nothing to give back, and no warning that it was
+    taken."""
+    twin = get_user_model().objects.create_user("twin", "alice@example.com", PASSWORD)
+    intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+
+    with lines_logged_by_the_lock() as lines:
+        assert b"Your account is locked" in lock_with(path).content
+
+    assert [levelno for levelno, _ in lines] == [logging.INFO]
+    assert get_user_model().objects.get(pk=alice.pk).email == "alice@example.com"
+    assert get_user_model().objects.get(pk=twin.pk).email == "alice@example.com"
+
+
+def test_a_lock_gives_back_the_address_exactly_as_the_notice_was_sent_to(alice, fake_redis):
+    """An administrator changed only the case of the address since the notice: the account is
+    not someone else's, so the address comes back as it was, with no warning."""
+    intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+    update_user(alice, email="ALICE@example.com")
+
+    with lines_logged_by_the_lock() as lines:
+        assert b"Your account is locked" in lock_with(path).content
+
+    assert get_user_model().objects.get(pk=alice.pk).email == "alice@example.com"
+    assert [levelno for levelno, _ in lines] == [logging.INFO]
+
+
+def test_the_fresh_reset_link_speaks_the_language_of_the_browser_that_locked(alice, fake_redis):
+    intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+    owner = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="fr")
+    csrf_post(owner, open_link(owner, path)[0])
+    mail.outbox.clear()
+    run_queue(fake_redis, "email")
+    [reset_mail] = mail.outbox
+    assert "Votre compte est verrouillé" in reset_mail.subject
+
+
+def test_a_lock_leaves_other_accounts_links_alone(alice, fake_redis):
+    """Bob's "this wasn't me" link and his pending address confirmation, both made after the
+    change alice disowns, still work once alice has locked her account."""
+    intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+    bob = get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
+    bobs_not_me = change_links.issue(
+        bob, ChangeLink.Purpose.NOT_ME, change_id=uuid.uuid4(), asked_at=timezone.now(),
+        old_email="bob@example.com",
+    )  # fmt: skip
+    bobs_confirmation = change_links.issue(
+        bob, ChangeLink.Purpose.CONFIRM_EMAIL, change_id=uuid.uuid4(), asked_at=timezone.now(),
+        new_email="bob@new.example",
+    )  # fmt: skip
+
+    assert b"Your account is locked" in lock_with(path).content
+
+    assert b"Lock your account?" in open_link(Client(), urlsplit(bobs_not_me).path)[1].content
+    uid, token = urlsplit(bobs_confirmation).path.rstrip("/").rsplit("/", 2)[-2:]
+    assert Device().post("email/change/confirm/", {"uid": uid, "token": token}).status_code == 200
+    assert get_user_model().objects.get(pk=bob.pk).email == "bob@new.example"
