@@ -71,19 +71,33 @@ def issue(
     asked_at: datetime,
     new_email: str = "",
     old_email: str = "",
+    state: str = "",
 ) -> str | None:
     """A new link for ``change_id`` (the event that asks for it, made at ``asked_at``, from
-    which the link's lifetime counts), as a full URL on PUBLIC_BASE_URL. Issued again for the
-    same change (a retried handler), the link replaces the one before, which was never mailed.
+    which the link's lifetime counts), as a full URL on PUBLIC_BASE_URL, or None when the
+    change may no longer get one. Issued again for the same change (a retried handler), the
+    link replaces the one before, which was never mailed.
 
-    Only the newest address confirmation works, by when it was asked, whatever order the
-    worker handles the requests in: a newer one supersedes the user's older ones, and None
-    comes back for a request older than one already answered."""
+    The worker may handle an event long after it was made (a retry, a backlog), and the account
+    may have moved on meanwhile, so what decides is the account as it was asked about:
+
+    * an address confirmation needs ``state``, the account's state (``account_state``) when
+      the change was asked, to be the state now: a password or address change since (a lock
+      included) leaves the request without a link;
+    * only the newest confirmation works, by when it was asked: a request older than one
+      already answered (mailed or confirmed) gets none, and a newer one supersedes the older;
+    * a "this wasn't me" link is not given to a change made between a disowned change and the
+      lock that disowned it: the lock undid it, and its notice may go to an intruder's address.
+    """
+    links = ChangeLink.objects.filter(user_id=user.pk, purpose=purpose).exclude(change_id=change_id)
     if purpose == ChangeLink.Purpose.CONFIRM_EMAIL:
-        pending = ChangeLink.objects.filter(user_id=user.pk, purpose=purpose, used_at=None)
-        if pending.filter(created_at__gt=asked_at).exclude(change_id=change_id).exists():
+        if not state or state != account_state(user):
             return None
-        pending.filter(created_at__lte=asked_at).exclude(change_id=change_id).delete()
+        if links.filter(created_at__gt=asked_at).exists():
+            return None
+        links.filter(created_at__lte=asked_at, used_at=None).delete()
+    elif links.filter(created_at__lt=asked_at, used_at__gt=asked_at).exists():
+        return None
     secret = secrets.token_urlsafe(32)
     row = {
         "purpose": purpose,
@@ -92,7 +106,7 @@ def issue(
         "secret_hash": _digest(secret),
         "new_email": new_email,
         "old_email": old_email,
-        "state": account_state(user) if purpose == ChangeLink.Purpose.CONFIRM_EMAIL else "",
+        "state": state if purpose == ChangeLink.Purpose.CONFIRM_EMAIL else "",
         "created_at": asked_at,
         "used_at": None,
     }

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from shared.accounts.change_links import DeadLink, claim
+from shared.accounts.change_links import DeadLink, account_state, claim
 from shared.accounts.reset_tokens import rotate_nonce
 from shared.infra import ratelimit
 from shared.messaging.events import EmailChangedV1, EmailChangeRequestedV1, Event, make_event
@@ -50,8 +50,13 @@ def request_email_change(
         return None
     event = make_event(
         EmailChangeRequestedV1(
-            user_id=user.pk, new_email=new_email, ip=ip, user_agent=user_agent, language=language
-        )
+            user_id=user.pk,
+            new_email=new_email,
+            state=account_state(user),
+            ip=ip,
+            user_agent=user_agent,
+            language=language,
+        )  # fmt: skip
     )
     publish(event)
     return event

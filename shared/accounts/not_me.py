@@ -44,9 +44,12 @@ def lock_account(link: ChangeLink, *, language: str = "en") -> None:
         user = User._default_manager.select_for_update().get(pk=user.pk)
         changes = {"password": make_password(None)}
         restore = link.old_email and link.old_email != getattr(user, email_field)
+        reset_link = True
         if restore and not email_in_use(link.old_email, besides=user):
             changes[email_field] = link.old_email
         elif restore:
+            # The account keeps an address the intruder may hold: no reset link goes there.
+            reset_link = False
             log.warning("lock of user %s: the old address is another account's now", user.pk)
         User._default_manager.filter(pk=user.pk).update(**changes)
         for field, value in changes.items():
@@ -67,7 +70,7 @@ def lock_account(link: ChangeLink, *, language: str = "en") -> None:
             make_event(
                 AccountLockedV1(
                     user_id=user.pk, reason="not_me", locked_at=timezone.now(), language=language,
-                    email=getattr(user, email_field) or None,
+                    email=getattr(user, email_field) or None, reset_link=reset_link,
                 )
             )
         )  # fmt: skip

@@ -88,6 +88,10 @@ class AccountLockedV1(Payload):
     # not_me: the address the account has after the lock (it may have been given back), so
     # that subscribers who mirror addresses drop an intruder's.
     email: str | None = Field(default=None, max_length=254)
+    # not_me: False when the address the notice went to could not be given back (another
+    # account has it now): the account keeps an address the intruder may hold, so no reset
+    # link is mailed to it; an operator must step in.
+    reset_link: bool = True
 
 
 class EmailChangeRequestedV1(RequestOrigin):
@@ -100,6 +104,9 @@ class EmailChangeRequestedV1(RequestOrigin):
 
     user_id: int
     new_email: str = Field(min_length=3, max_length=254)
+    # The account's state when asked (shared.accounts.change_links.account_state: a keyed
+    # fingerprint of the password hash and address): a change since leaves it without a link.
+    state: str = Field(default="", max_length=64)
 
 
 class EmailChangedV1(RequestOrigin):

@@ -46,7 +46,7 @@ def confirmation_link(user, new_email: str) -> tuple[str, str]:
     """The uid and token of the link that confirms ``new_email`` for ``user``."""
     url = change_links.issue(
         user, ChangeLink.Purpose.CONFIRM_EMAIL, change_id=uuid.uuid4(),
-        asked_at=timezone.now(), new_email=new_email,
+        asked_at=timezone.now(), new_email=new_email, state=change_links.account_state(user),
     )  # fmt: skip
     return uid_and_token(url)
 

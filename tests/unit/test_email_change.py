@@ -32,6 +32,7 @@ from tests.unit.test_not_me import (
     events_queued,
     intruder_changes_password,
     lines_logged_by_the_lock,
+    lock_with,
     not_me_path,
     open_link,
     run_queue,
@@ -587,3 +588,52 @@ def test_a_lock_cannot_give_back_an_address_another_account_took_and_says_so(
         logging.WARNING, f"lock of user {alice.pk}: the old address is another account's now"
     ) in lines  # fmt: skip
     assert [levelno for levelno, _ in lines] == [logging.WARNING, logging.INFO]
+    # The account kept the intruder's address: the fresh reset link is not mailed there.
+    mail.outbox.clear()
+    run_queue(fake_redis, "email")
+    assert mail.outbox == []
+
+
+# Events a worker handles late (a retry, a backlog): what decides is the account as it was when
+# the change was asked, not as it is when the worker gets to it.
+
+
+def test_a_request_handled_after_a_lock_gets_no_link(alice, signed_in, fake_redis):
+    """The intruder asks to move the account; the owner locks before the worker gets to the
+    request: the request is mailed nothing, and the account keeps its address."""
+    intruder = intruder_changes_password(fake_redis)
+    path, _, _ = not_me_path()
+    ask(intruder, "intruder@evil.example", password=INTRUDERS_PASSWORD)
+    waiting = queued_messages(fake_redis, "email")
+    fake_redis.delete("email")
+    assert b"Your account is locked" in lock_with(path).content
+    fake_redis.delete("email", "security", "webhooks")
+    mail.outbox.clear()
+
+    for message in waiting:
+        app.tasks[message["headers"]["task"]].apply(args=[message["args"]])
+
+    assert [m.to for m in mail.outbox] == []
+    assert not ChangeLink.objects.filter(purpose="confirm_email").exists()
+    assert address_of(alice) == "alice@example.com"
+
+
+def test_a_request_handled_after_a_newer_one_was_confirmed_gets_no_link(
+    alice, signed_in, fake_redis
+):
+    ask(signed_in, "first@example.com")
+    older = queued_messages(fake_redis, "email")
+    fake_redis.delete("email")
+    ask(signed_in, "second@example.com")
+    run_queue(fake_redis, "email")
+    assert (
+        Device().post("email/change/confirm/", confirmation_link("second@example.com")).status_code
+        == 200
+    )
+    mail.outbox.clear()
+
+    for message in older:
+        app.tasks[message["headers"]["task"]].apply(args=[message["args"]])
+
+    assert [m.to for m in mail.outbox] == []
+    assert address_of(alice) == "second@example.com"

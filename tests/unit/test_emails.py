@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from shared.accounts.change_links import account_state
 from shared.messaging.events import (
     AccountLockedV1,
     EmailChangedV1,
@@ -76,7 +77,9 @@ def address_changed(user):
 
 
 def confirm_new_address(user):
-    payload = EmailChangeRequestedV1(user_id=user.pk, new_email="rita@new.example")
+    payload = EmailChangeRequestedV1(
+        user_id=user.pk, new_email="rita@new.example", state=account_state(user)
+    )
     handle(send_email_change_confirmation, payload)
 
 
@@ -116,7 +119,9 @@ def test_every_email_names_the_service_and_the_account(rita, send, account):
 
 def test_the_address_in_use_notice_names_the_account_that_has_it_not_the_requester(rita):
     make_user("sam", "sam@example.org")
-    payload = EmailChangeRequestedV1(user_id=rita.pk, new_email="SAM@example.org")
+    payload = EmailChangeRequestedV1(
+        user_id=rita.pk, new_email="SAM@example.org", state=account_state(rita)
+    )
     handle(send_email_change_confirmation, payload)
     [message] = mail.outbox
     assert message.to == ["SAM@example.org"]

@@ -372,7 +372,7 @@ def test_a_lock_leaves_other_accounts_links_alone(alice, fake_redis):
     )  # fmt: skip
     bobs_confirmation = change_links.issue(
         bob, ChangeLink.Purpose.CONFIRM_EMAIL, change_id=uuid.uuid4(), asked_at=timezone.now(),
-        new_email="bob@new.example",
+        new_email="bob@new.example", state=change_links.account_state(bob),
     )  # fmt: skip
 
     assert b"Your account is locked" in lock_with(path).content
@@ -381,3 +381,46 @@ def test_a_lock_leaves_other_accounts_links_alone(alice, fake_redis):
     uid, token = urlsplit(bobs_confirmation).path.rstrip("/").rsplit("/", 2)[-2:]
     assert Device().post("email/change/confirm/", {"uid": uid, "token": token}).status_code == 200
     assert get_user_model().objects.get(pk=bob.pk).email == "bob@new.example"
+
+
+def test_a_change_undone_by_a_lock_gets_no_notice_when_handled_after_it(alice, fake_redis):
+    """The intruder changed the password twice; the owner locked with the first notice's link
+    before the worker got to the second notice (which may go to an address the intruder set):
+    that notice is not sent, so no live link can undo the lock."""
+    intruder = intruder_changes_password(fake_redis)
+    first, _, _ = not_me_path()
+    assert intruder.change_password(INTRUDERS_PASSWORD, "a second long passphrase").status_code
+    late = queued_messages(fake_redis, "email")
+    fake_redis.delete("email", "security", "webhooks")
+    assert b"Your account is locked" in lock_with(first).content
+    fake_redis.delete("email", "security", "webhooks")
+    mail.outbox.clear()
+
+    for message in late:
+        app.tasks[message["headers"]["task"]].apply(args=[message["args"]])
+
+    assert mail.outbox == []
+    assert not ChangeLink.objects.filter(purpose="not_me", used_at=None).exists()
+
+
+def test_a_change_after_the_lock_gets_its_notice_and_link(alice, fake_redis):
+    """The owner's own change after the lock (the reset the lock's email offers) is told as
+    usual, with a live link."""
+    intruder_changes_password(fake_redis)
+    first, _, _ = not_me_path()
+    assert b"Your account is locked" in lock_with(first).content
+    fake_redis.delete("security", "webhooks")
+    mail.outbox.clear()
+    run_queue(fake_redis, "email")
+    [reset_mail] = mail.outbox
+    uid, token = RESET.search(reset_mail.body).groups()
+    body = {
+        "uid": uid,
+        "token": token,
+        "new_password1": NEW_PASSWORD,
+        "new_password2": NEW_PASSWORD,
+    }
+    assert Device().post("password/reset/confirm/", body).status_code == 200
+    mail.outbox.clear()
+    run_queue(fake_redis, "email")
+    not_me_path()  # the notice, with a live "this wasn't me" link

@@ -43,6 +43,13 @@ def send_account_locked_reset_link(event: Event, payload: AccountLockedV1) -> No
     nothing: their reason is not the user's to undo."""
     if payload.reason != "not_me":
         return
+    if not payload.reset_link:
+        log.warning(
+            "account %s of user %s: locked, but its old address could not be given back; no "
+            "reset link mailed (an operator must check who holds the address)",
+            event.id, payload.user_id,
+        )  # fmt: skip
+        return
     user = get_user_model()._default_manager.filter(pk=payload.user_id, is_active=True).first()
     if user is None or not email_of(user):
         return

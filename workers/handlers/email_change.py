@@ -54,10 +54,10 @@ def send_email_change_confirmation(event: Event, payload: EmailChangeRequestedV1
             return  # already the account's address (changed meanwhile): nothing to confirm
         confirm_url = change_links.issue(
             user, ChangeLink.Purpose.CONFIRM_EMAIL, change_id=event.id,
-            asked_at=event.occurred_at, new_email=payload.new_email,
+            asked_at=event.occurred_at, new_email=payload.new_email, state=payload.state,
         )  # fmt: skip
         if confirm_url is None:
-            log.info("email change %s of user %s: a newer request supersedes it",
+            log.info("email change %s of user %s: superseded, or the account changed since",
                      event.id, user.pk)  # fmt: skip
             return
         send_templated_email(
@@ -80,6 +80,9 @@ def send_email_changed_notice(event: Event, payload: EmailChangedV1) -> None:
     user = _active_user(payload.user_id)
     if user is None or not payload.old_email:
         return
+    not_me = not_me_context(user, event, sent_to=payload.old_email, after_address_change=True)
+    if not_me is None:
+        return
     with translation.override(payload.language):
         send_templated_email(
             "email_changed", to=payload.old_email,
@@ -89,9 +92,7 @@ def send_email_changed_notice(event: Event, payload: EmailChangedV1) -> None:
                 "changed_at": payload.changed_at,
                 "ip": display_ip(payload.ip),
                 "device": describe_user_agent(payload.user_agent),
-                **not_me_context(
-                    user, event, sent_to=payload.old_email, after_address_change=True
-                ),
+                **not_me,
             },
         )  # fmt: skip
     log.info("email change %s of user %s: the old address was told", event.id, user.pk)

@@ -58,6 +58,9 @@ def send_password_changed_notice(event: Event, payload: PasswordChangedV1) -> No
     user = get_user_model()._default_manager.filter(pk=payload.user_id).first()
     if user is None or not email_of(user):
         return
+    not_me = not_me_context(user, event, sent_to=email_of(user))
+    if not_me is None:
+        return
     with translation.override(payload.language):
         send_templated_email(
             "password_changed",
@@ -69,24 +72,31 @@ def send_password_changed_notice(event: Event, payload: PasswordChangedV1) -> No
                 "ip": display_ip(payload.ip),
                 # Never the User-Agent text itself: the requester chose it, links and all.
                 "device": describe_user_agent(payload.user_agent),
-                **not_me_context(user, event, sent_to=email_of(user)),
+                **not_me,
             },
         )
 
 
-def not_me_context(user, event: Event, *, sent_to: str, after_address_change: bool = False) -> dict:
+def not_me_context(
+    user, event: Event, *, sent_to: str, after_address_change: bool = False
+) -> dict | None:
     """The "this wasn't me" link of the change ``event`` tells of, for its notice to
     ``sent_to``. A lock from it gives the account that address back, whatever the change was:
     an intruder who changed the password and then the address must not receive the fresh
-    reset link the lock mails."""
+    reset link the lock mails.
+
+    None, and no notice, for a change a lock has undone already (made between a disowned
+    change and the lock, handled after it): its notice may go to an address the intruder set,
+    and a link in it would give that address back."""
+    url = change_links.issue(
+        user, ChangeLink.Purpose.NOT_ME, change_id=event.id, asked_at=event.occurred_at,
+        old_email=sent_to,
+    )  # fmt: skip
+    if url is None:
+        log.info("change %s of user %s: undone by a lock since, no notice", event.id, user.pk)
+        return None
     return {
-        "not_me_url": change_links.issue(
-            user,
-            ChangeLink.Purpose.NOT_ME,
-            change_id=event.id,
-            asked_at=event.occurred_at,
-            old_email=sent_to,
-        ),  # fmt: skip
+        "not_me_url": url,
         "not_me_days": max(1, settings.NOT_ME_TIMEOUT // 86400),
         "restores_email": after_address_change,
     }
