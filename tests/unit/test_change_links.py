@@ -18,6 +18,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from shared.accounts import change_links
+from shared.accounts.not_me import lock_account
 from shared.models import ChangeLink
 from tests.api_client import Device
 from tests.factories import PASSWORD
@@ -105,4 +106,22 @@ def test_a_not_me_link_lives_for_not_me_timeout_not_email_change_timeout(alice, 
     settings.NOT_ME_TIMEOUT = 7 * 24 * 3600
     days_ago = timezone.now() - timedelta(seconds=settings.NOT_ME_TIMEOUT - 60)
     _, page = open_link(Client(), not_me_page(*not_me_link(alice, asked_at=days_ago)))
+    assert b"Lock your account?" in page.content
+
+
+def test_a_change_made_before_the_disowned_one_keeps_its_link_when_told_after_the_lock(alice):
+    """The owner changed something, then an intruder did, and the owner locked with the
+    intruder's change's link before the worker told of the owner's change (a backlog): that
+    change was the owner's, so its notice still gets a live "this wasn't me" link. Only the
+    changes made between the disowned one and the lock lose theirs."""
+    owners_change = timezone.now() - timedelta(minutes=2)
+    intruders = not_me_link(alice, asked_at=timezone.now() - timedelta(minutes=1))
+    lock_account(change_links.find(ChangeLink.Purpose.NOT_ME, *intruders))
+
+    url = change_links.issue(
+        alice, ChangeLink.Purpose.NOT_ME, change_id=uuid.uuid4(), asked_at=owners_change,
+        old_email=alice.email,
+    )  # fmt: skip
+    assert url is not None
+    _, page = open_link(Client(), not_me_page(*uid_and_token(url)))
     assert b"Lock your account?" in page.content
