@@ -7,10 +7,8 @@ import logging
 import shlex
 import threading
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 from django.db import OperationalError, connections
 
 from shared.management.commands import relay_outbox as relay_command
@@ -18,16 +16,8 @@ from shared.messaging.celery_app import app
 from shared.messaging.events import PasswordResetRequestedV1, make_event
 from shared.messaging.publisher import publish
 from tests.conftest import queued_messages
+from tests.unit.test_deploy_files import COMPOSE, PROCFILE, ROOT
 from tests.waiting import eventually
-
-ROOT = Path(__file__).resolve().parents[2]
-PROCFILE = dict(
-    (name.strip(), command.strip())
-    for name, _, command in (
-        line.partition(":") for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
-    )
-)
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 
 
 def test_beat_sends_no_relay_task_and_the_workers_know_none():
