@@ -118,3 +118,32 @@ def browser_page(monkeypatch):
         # While Playwright's loop runs, Django keeps the ORM's connections per task, not per
         # thread: close the ones this test opened, or they outlive the test database.
         connections.close_all()
+
+
+# The webhooks worker's WEBHOOK_TIMEOUT, seconds: its tests wait on receivers that time out.
+WEBHOOK_TIMEOUT = 1
+
+
+@pytest.fixture(scope="module")
+def webhook_worker(django_db_setup, django_db_blocker, redis_url, smtp_server, public_base_url):
+    """A worker on the ``webhooks`` queue only, as the Procfile's ``worker-webhooks``, one per
+    module that asks for it, started on an empty queue: the session's worker does not serve that
+    queue, so earlier modules' events wait there and would reach this module's receiver as
+    deliveries for someone else's change. Retries come fast (HANDLER_RETRY_*)."""
+    use_redis(redis_url)
+    redis.Redis.from_url(redis_url).delete("webhooks")
+    env = {
+        "DEBUG": "1",  # http:// to loopback (the receivers) is allowed only with DEBUG on
+        "WEBHOOK_TIMEOUT": str(WEBHOOK_TIMEOUT),
+        "HANDLER_RETRY_BASE": "0.2",
+        "HANDLER_RETRY_MAX_DELAY": "1",
+    }
+    with django_db_blocker.unblock():
+        worker = CeleryWorker(
+            worker_env(redis_url, smtp_server.url, public_base_url, **env),
+            queues="webhooks", pool="threads", concurrency=4,
+        )  # fmt: skip
+    worker.start(app)
+    yield worker
+    worker.stop()
+    reset_connections()

@@ -16,7 +16,6 @@ from typing import NamedTuple
 from urllib.parse import urljoin
 
 import pytest
-import redis
 import requests
 from django.conf import settings
 from django.test import Client
@@ -29,7 +28,6 @@ from shared.messaging.celery_app import app
 from shared.models import ChangeLink, RefreshToken
 from shared.operators.api_keys import create_api_key
 from tests.api_client import Device
-from tests.brokers import reset_connections, use_redis
 from tests.factories import PASSWORD, make_user
 from tests.integration.test_retry_privacy import FlowerView
 from tests.processes import CeleryWorker, worker_env
@@ -698,28 +696,6 @@ def test_flower_shows_the_new_events_by_type_and_id_never_an_address(private_red
         leaks = [event for event in flower.events if address in json.dumps(event)]
         assert not leaks, json.dumps(leaks)
         assert address not in log
-
-
-TIMEOUT = 1  # the webhook worker's WEBHOOK_TIMEOUT, seconds
-
-
-@pytest.fixture(scope="module")
-def webhook_worker(django_db_setup, django_db_blocker, redis_url, smtp_server, public_base_url):
-    """A worker on the ``webhooks`` queue only, as the Procfile's ``worker-webhooks``, started on
-    an empty queue: earlier tests' events there (no worker served it) would reach this module's
-    receiver as deliveries for someone else's change."""
-    use_redis(redis_url)
-    redis.Redis.from_url(redis_url).delete("webhooks")
-    env = {"DEBUG": "1", "WEBHOOK_TIMEOUT": str(TIMEOUT)}  # DEBUG: http:// to loopback allowed
-    with django_db_blocker.unblock():
-        worker = CeleryWorker(
-            worker_env(redis_url, smtp_server.url, public_base_url, **env),
-            queues="webhooks", pool="threads", concurrency=4,
-        )  # fmt: skip
-    worker.start(app)
-    yield worker
-    worker.stop()
-    reset_connections()
 
 
 @pytest.fixture

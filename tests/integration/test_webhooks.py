@@ -10,44 +10,13 @@ import json
 import time
 
 import pytest
-import redis
 from django.test import Client
 
-from shared.messaging.celery_app import app
 from shared.models import RefreshToken
 from shared.operators.api_keys import create_api_key
 from tests.api_client import Device
-from tests.brokers import reset_connections, use_redis
 from tests.factories import NEW_PASSWORD, PASSWORD, make_user
-from tests.processes import CeleryWorker, worker_env
 from tests.waiting import eventually
-
-TIMEOUT = 1  # the worker's WEBHOOK_TIMEOUT, seconds
-
-
-@pytest.fixture(scope="module")
-def webhook_worker(django_db_setup, django_db_blocker, redis_url, smtp_server, public_base_url):
-    use_redis(redis_url)
-    # Earlier modules' password changes left their events on the `webhooks` queue, which the
-    # session's worker does not serve: this module's worker would hand them to the receiver
-    # this module subscribes (a delivery for someone else's change). Start from an empty queue.
-    redis.Redis.from_url(redis_url).delete("webhooks")
-    env = {
-        # http:// to loopback (the receiver) is allowed only with DEBUG on.
-        "DEBUG": "1",
-        "WEBHOOK_TIMEOUT": str(TIMEOUT),
-        "HANDLER_RETRY_BASE": "0.2",
-        "HANDLER_RETRY_MAX_DELAY": "1",
-    }
-    with django_db_blocker.unblock():
-        worker = CeleryWorker(
-            worker_env(redis_url, smtp_server.url, public_base_url, **env),
-            queues="webhooks", pool="threads", concurrency=4,
-        )  # fmt: skip
-    worker.start(app)
-    yield worker
-    worker.stop()
-    reset_connections()
 
 
 @pytest.fixture
