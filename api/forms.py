@@ -13,7 +13,12 @@ from django.utils.translation import gettext_lazy as _
 
 from api import request_origin
 from api.views.password_reset import INVALID_CODE
-from shared.accounts.email_change import request_email_change
+from shared.accounts.email_change import (
+    SAME_ADDRESS,
+    WRONG_PASSWORD,
+    is_current_address,
+    request_email_change,
+)
 from shared.accounts.login_attempts import LOCKED_ATTRIBUTE
 from shared.accounts.password_reset import complete_password_reset, request_password_reset
 from shared.accounts.passwords import change_password
@@ -222,17 +227,13 @@ class EmailChangeForm(forms.Form):
     def clean_password(self):
         password = self.cleaned_data["password"]
         if not self.user.check_password(password):
-            raise forms.ValidationError(
-                _("Your password was entered incorrectly."), code="password_incorrect"
-            )
+            raise forms.ValidationError(WRONG_PASSWORD, code="password_incorrect")
         return password
 
     def clean_new_email(self):
         new_email = self.cleaned_data["new_email"]
-        if new_email.casefold() == (self.user.email or "").casefold():
-            raise forms.ValidationError(
-                _("This is already the address of your account."), code="same_address"
-            )
+        if is_current_address(self.user, new_email):
+            raise forms.ValidationError(SAME_ADDRESS, code="same_address")
         return new_email
 
     def save(self) -> None:

@@ -24,7 +24,13 @@ from api.views.password_reset import (
     ResetResponseMixin,
 )
 from shared.accounts import change_links
-from shared.accounts.email_change import confirm_email_change, request_email_change
+from shared.accounts.email_change import (
+    SAME_ADDRESS,
+    WRONG_PASSWORD,
+    confirm_email_change,
+    is_current_address,
+    request_email_change,
+)
 from shared.models import ChangeLink
 
 CHANGE_REQUESTED = _(
@@ -32,8 +38,6 @@ CHANGE_REQUESTED = _(
     "open it."
 )
 EMAIL_CHANGED = _("Your email address has been changed.")
-WRONG_PASSWORD = _("Your password was entered incorrectly.")
-SAME_ADDRESS = _("This is already the address of your account.")
 INVALID_LINK = _("This confirmation link is invalid, expired or already used.")
 
 
@@ -48,7 +52,7 @@ class EmailChangeSerializer(serializers.Serializer):
         user = self.context["request"].user
         if not user.check_password(attrs["password"]):
             raise serializers.ValidationError({"password": [WRONG_PASSWORD]}, code="wrong_password")
-        if attrs["new_email"].casefold() == (user.email or "").casefold():
+        if is_current_address(user, attrs["new_email"]):
             raise serializers.ValidationError({"new_email": [SAME_ADDRESS]}, code="same_address")
         return attrs
 

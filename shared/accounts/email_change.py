@@ -16,6 +16,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from shared.accounts.change_links import DeadLink, account_state, claim
 from shared.accounts.reset_tokens import rotate_nonce
@@ -23,6 +24,16 @@ from shared.infra import ratelimit
 from shared.messaging.events import EmailChangedV1, EmailChangeRequestedV1, Event, make_event
 from shared.messaging.publisher import publish
 from shared.models import ChangeLink
+
+WRONG_PASSWORD = _("Your password was entered incorrectly.")
+SAME_ADDRESS = _("This is already the address of your account.")
+
+
+def is_current_address(user, new_email: str) -> bool:
+    """Whether ``new_email`` is already ``user``'s address (compared case-insensitively): the
+    API and the page refuse it, since there is nothing to confirm."""
+    current = getattr(user, get_user_model().get_email_field_name()) or ""
+    return new_email.casefold() == current.casefold()
 
 
 def email_in_use(email: str, *, besides=None) -> bool:
